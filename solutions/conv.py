@@ -1,0 +1,366 @@
+"""1D convolution layers: the naive loops students write first, and the
+vectorised layer the kit trains with.
+
+Deep-learning "convolution" is cross-correlation: the kernel slides over the
+input without being flipped,
+
+    out[n, o, i] = b[o] + sum_c sum_k w[o, c, k] * x_pad[n, c, i*S + k*D]
+
+Output length (P on each side, stride S, dilation D, filter size F)::
+
+    L_out = floor((L + 2P - D*(F - 1) - 1) / S) + 1
+"""
+
+import numpy as np
+
+from ._checks import as_float_array, check_float, check_int, check_same_shape
+from .layer import Layer
+from .padding import PADDING_MODES, pad1d, pad1d_backward
+from ._checks import check_choice
+
+
+def output_size(n_in, filter_size, padding=0, stride=1, dilation=1):
+    """Length of the output of a 1D convolution or pooling window.
+
+    Parameters
+    ----------
+    n_in : int
+        Input length L, >= 1.
+    filter_size : int
+        Kernel size F, >= 1.
+    padding : int
+        Positions P added on each side, >= 0.
+    stride : int
+        Step S between windows, >= 1.
+    dilation : int
+        Spacing D between kernel taps, >= 1.
+
+    Returns
+    -------
+    int
+        ``L_out = floor((L + 2P - D*(F - 1) - 1) / S) + 1``.
+
+    Raises
+    ------
+    ValueError
+        When the dilated kernel does not fit in the padded input, so that no
+        output position exists.
+    """
+    n_in = check_int("n_in", n_in, minimum=1)
+    filter_size = check_int("filter_size", filter_size, minimum=1)
+    padding = check_int("padding", padding, minimum=0)
+    stride = check_int("stride", stride, minimum=1)
+    dilation = check_int("dilation", dilation, minimum=1)
+    span = dilation * (filter_size - 1) + 1
+    if span > n_in + 2 * padding:
+        raise ValueError(
+            f"no output position: the kernel spans D*(F-1)+1 = {span} samples "
+            f"(filter_size={filter_size}, dilation={dilation}) but the padded input has "
+            f"only L+2P = {n_in + 2 * padding} (n_in={n_in}, padding={padding})"
+        )
+    return (n_in + 2 * padding - span) // stride + 1
+
+
+def resolve_padding(padding, filter_size, stride=1, dilation=1):
+    """Turn ``padding`` (int, "valid", "same" or "full") into (left, right).
+
+    "same" keeps L_out = L at stride 1; when D*(F-1) is odd the extra sample
+    goes to the right, as in PyTorch. "full" pads D*(F-1) on each side so
+    that every partial overlap produces an output.
+    """
+    span_minus_one = dilation * (filter_size - 1)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return 0, 0
+        if padding == "same":
+            if stride != 1:
+                raise ValueError(f"padding='same' needs stride=1, got stride={stride}")
+            return span_minus_one // 2, span_minus_one - span_minus_one // 2
+        if padding == "full":
+            return span_minus_one, span_minus_one
+        raise ValueError(
+            f"padding must be a non-negative int, 'valid', 'same' or 'full', got {padding!r}"
+        )
+    p = check_int("padding", padding, minimum=0)
+    return p, p
+
+
+# --------------------------------------------------------------------------
+# Stage 1: one channel, stride 1, no padding, written with loops.
+# --------------------------------------------------------------------------
+
+class SimpleConv1d(Layer):
+    """Single-channel 1D convolution (cross-correlation), stride 1, no padding.
+
+    Parameters
+    ----------
+    w : ndarray, shape (F,)
+        The filter.
+    b : float or ndarray of shape () or (1,)
+        The bias; ``db`` has the same shape.
+
+    Notes
+    -----
+    ``out[i] = sum_k x[i + k] * w[k] + b`` for ``i = 0 .. L - F``, so
+    ``L_out = L - F + 1``. The filter is shared by every position, so its
+    gradient sums over positions: ``dw[k] = sum_i dout[i] * x[i + k]``.
+    The input gradient is a full convolution of ``dout`` with ``w``:
+    ``dx[j] = sum_i dout[i] * w[j - i]`` over the valid ``i``.
+    """
+
+    params = ("w", "b")
+
+    def __init__(self, w, b):
+        super().__init__()
+        self.w = as_float_array("w", w, ndim=1, shape_doc="(F,)")
+        self.b = as_float_array("b", b, ndim=(0, 1), shape_doc="() or (1,)")
+        if self.b.size != 1:
+            raise ValueError(f"b must hold a single value, got shape {self.b.shape}")
+        self.dw = np.zeros_like(self.w)
+        self.db = np.zeros_like(self.b)
+
+    def forward(self, x):
+        """Slide the filter over ``x``.
+
+        Parameters
+        ----------
+        x : ndarray, shape (L,)
+
+        Returns
+        -------
+        out : ndarray, shape (L - F + 1,)
+        """
+        x = as_float_array("x", x, ndim=1, shape_doc="(L,)")
+        F = len(self.w)
+        L_out = output_size(len(x), F)
+        out = np.empty(L_out, dtype=np.result_type(x, self.w))
+        for i in range(L_out):
+            out[i] = x[i:i + F] @ self.w
+        self._cache = x
+        return out + self.b.reshape(())
+
+    def backward(self, dout):
+        """Gradients of the loss.
+
+        Parameters
+        ----------
+        dout : ndarray, shape (L - F + 1,)
+
+        Returns
+        -------
+        dx : ndarray, shape (L,), same shape as the input.
+        """
+        x = self._require_cache()
+        dout = as_float_array("dout", dout, ndim=1)
+        F = len(self.w)
+        check_same_shape("dout", dout, (len(x) - F + 1,), "the forward output")
+        dx = np.zeros_like(x)
+        dw = np.zeros_like(self.w)
+        for i, g in enumerate(dout):
+            dx[i:i + F] += g * self.w
+            dw += g * x[i:i + F]
+        self.dw = dw
+        self.db = np.full_like(self.b, dout.sum())
+        return dx
+
+
+# --------------------------------------------------------------------------
+# Naive multi-channel loops: the definition, used to test the fast layer.
+# --------------------------------------------------------------------------
+
+def conv1d_forward_naive(x_pad, w, b, stride=1, dilation=1):
+    """Convolution by the definition, looping over every index.
+
+    Parameters
+    ----------
+    x_pad : ndarray, shape (N, C_in, L_pad)
+        Already-padded input.
+    w : ndarray, shape (C_out, C_in, F)
+    b : ndarray, shape (C_out,)
+
+    Returns
+    -------
+    out : ndarray, shape (N, C_out, L_out)
+        ``L_out = floor((L_pad - D*(F-1) - 1) / S) + 1``.
+    """
+    N, C_in, L_pad = x_pad.shape
+    C_out, _, F = w.shape
+    L_out = output_size(L_pad, F, 0, stride, dilation)
+    out = np.zeros((N, C_out, L_out), dtype=np.result_type(x_pad, w))
+    for n in range(N):
+        for o in range(C_out):
+            for i in range(L_out):
+                window = x_pad[n, :, i * stride:i * stride + dilation * (F - 1) + 1:dilation]
+                out[n, o, i] = np.sum(window * w[o]) + b[o]
+    return out
+
+
+def conv1d_backward_naive(dout, x_pad, w, stride=1, dilation=1):
+    """Gradients of :func:`conv1d_forward_naive` by the same loops.
+
+    Returns
+    -------
+    dx_pad : ndarray, shape (N, C_in, L_pad)
+    dw : ndarray, shape (C_out, C_in, F)
+    db : ndarray, shape (C_out,)
+    """
+    N, C_out, L_out = dout.shape
+    F = w.shape[2]
+    dx_pad = np.zeros_like(x_pad)
+    dw = np.zeros_like(w)
+    for n in range(N):
+        for o in range(C_out):
+            for i in range(L_out):
+                taps = slice(i * stride, i * stride + dilation * (F - 1) + 1, dilation)
+                dx_pad[n, :, taps] += dout[n, o, i] * w[o]
+                dw[o] += dout[n, o, i] * x_pad[n, :, taps]
+    return dx_pad, dw, dout.sum(axis=(0, 2))
+
+
+# --------------------------------------------------------------------------
+# The vectorised layer (im2col).
+# --------------------------------------------------------------------------
+
+class Conv1d(Layer):
+    """Multi-channel 1D convolution over a mini-batch, vectorised with im2col.
+
+    Parameters
+    ----------
+    w : ndarray, shape (C_out, C_in, F)
+        One kernel per output channel, spanning every input channel.
+    b : ndarray, shape (C_out,)
+    stride : int
+        Step S between output positions, >= 1.
+    padding : int or {"valid", "same", "full"}
+        Positions P added on each side.
+    padding_mode : {"zeros", "constant", "reflect", "symmetric", "replicate", "circular"}
+        How the padded positions are filled (PyTorch's names and meanings;
+        "symmetric" is numpy's edge-repeating mirror).
+    dilation : int
+        Spacing D between kernel taps, >= 1.
+    padding_value : float
+        The fill for ``padding_mode="constant"``.
+
+    Notes
+    -----
+    ``L_out = floor((L + 2P - D*(F - 1) - 1) / S) + 1``.
+
+    Forward gathers every receptive field into a matrix ``cols`` of shape
+    (N*L_out, C_in*F), so the whole convolution is one matrix product. The
+    backward reuses the same matrix: ``dw = dout_mat.T @ cols``, and
+    ``dcols = dout_mat @ w_mat`` is scattered back (col2im) into ``dx``.
+    """
+
+    params = ("w", "b")
+
+    def __init__(self, w, b, stride=1, padding=0, padding_mode="zeros", dilation=1,
+                 padding_value=0.0):
+        super().__init__()
+        self.w = as_float_array("w", w, ndim=3, shape_doc="(C_out, C_in, F)")
+        self.b = as_float_array("b", b, ndim=1, shape_doc="(C_out,)")
+        if self.b.shape[0] != self.w.shape[0]:
+            raise ValueError(
+                f"b must have shape (C_out,) = ({self.w.shape[0]},) to match w of shape "
+                f"{self.w.shape}, got {self.b.shape}"
+            )
+        self.stride = check_int("stride", stride, minimum=1)
+        self.dilation = check_int("dilation", dilation, minimum=1)
+        self.padding_mode = check_choice("padding_mode", padding_mode, PADDING_MODES)
+        self.padding_value = check_float("padding_value", padding_value)
+        self.padding = padding
+        self.pad = resolve_padding(padding, self.w.shape[2], self.stride, self.dilation)
+        self.dw = np.zeros_like(self.w)
+        self.db = np.zeros_like(self.b)
+
+    @classmethod
+    def init(cls, in_channels, out_channels, kernel_size, rng, scheme="he", **kwargs):
+        """A layer with freshly initialised weights and zero bias.
+
+        Parameters
+        ----------
+        in_channels, out_channels, kernel_size : int
+        rng : numpy.random.Generator
+        scheme : {"he", "xavier", "torch"}
+            See ``solutions.init.init_weights``.
+        """
+        from .init import init_weights
+
+        w = init_weights((out_channels, in_channels, kernel_size), rng, scheme)
+        return cls(w, np.zeros(out_channels), **kwargs)
+
+    def __repr__(self):
+        C_out, C_in, F = self.w.shape
+        return (f"Conv1d({C_in}, {C_out}, F={F}, stride={self.stride}, "
+                f"padding={self.padding!r}, padding_mode={self.padding_mode!r}, "
+                f"dilation={self.dilation})")
+
+    def forward(self, x):
+        """Convolve ``x`` with every kernel.
+
+        Parameters
+        ----------
+        x : ndarray, shape (N, C_in, L) or (C_in, L)
+
+        Returns
+        -------
+        out : ndarray, shape (N, C_out, L_out) or (C_out, L_out)
+            ``L_out = floor((L + 2P - D*(F - 1) - 1) / S) + 1``.
+        """
+        x = as_float_array("x", x, ndim=(2, 3), shape_doc="(N, C_in, L) or (C_in, L)")
+        batched = x.ndim == 3
+        x3 = x if batched else x[None]
+        C_out, C_in, F = self.w.shape
+        if x3.shape[1] != C_in:
+            raise ValueError(
+                f"x must have C_in = {C_in} channels (axis {x.ndim - 2}) to match w of shape "
+                f"{self.w.shape}, got shape {x.shape}"
+            )
+        N, _, L = x3.shape
+        P_l, P_r = self.pad
+        S, D = self.stride, self.dilation
+        span = D * (F - 1) + 1
+        if span > L + P_l + P_r:
+            raise ValueError(
+                f"the kernel spans D*(F-1)+1 = {span} samples but the padded input x has "
+                f"only {L + P_l + P_r} (L={L}, padding={self.padding!r}); use a shorter "
+                "kernel, a smaller dilation or more padding"
+            )
+        x_pad = pad1d(x3, P_l, P_r, self.padding_mode, self.padding_value)  # (N, C_in, Lp)
+        L_out = (x_pad.shape[2] - span) // S + 1
+        windows = np.lib.stride_tricks.sliding_window_view(x_pad, span, axis=2)
+        windows = windows[:, :, ::S, ::D]                           # (N, C_in, L_out, F)
+        cols = windows.transpose(0, 2, 1, 3).reshape(N * L_out, C_in * F)
+        out = cols @ self.w.reshape(C_out, C_in * F).T              # (N*L_out, C_out)
+        out = out.reshape(N, L_out, C_out).transpose(0, 2, 1) + self.b[:, None]
+        self._cache = (cols, x3.shape, x.ndim)
+        return out if batched else out[0]
+
+    def backward(self, dout):
+        """Gradients of the loss.
+
+        Parameters
+        ----------
+        dout : ndarray, shape of the forward output
+
+        Returns
+        -------
+        dx : ndarray, same shape as the input x.
+        """
+        cols, (N, C_in, L), x_ndim = self._require_cache()
+        dout = as_float_array("dout", dout, ndim=x_ndim)
+        dout3 = dout if x_ndim == 3 else dout[None]
+        C_out, _, F = self.w.shape
+        L_out = cols.shape[0] // N
+        check_same_shape("dout", dout3, (N, C_out, L_out), "the forward output")
+        P_l, P_r = self.pad
+        S, D = self.stride, self.dilation
+        dout_mat = dout3.transpose(0, 2, 1).reshape(N * L_out, C_out)
+        self.dw = (dout_mat.T @ cols).reshape(self.w.shape)
+        self.db = dout3.sum(axis=(0, 2))
+        dcols = (dout_mat @ self.w.reshape(C_out, C_in * F)).reshape(N, L_out, C_in, F)
+        dx_pad = np.zeros((N, C_in, L + P_l + P_r), dtype=dcols.dtype)
+        last = S * (L_out - 1) + 1
+        for k in range(F):  # col2im: tap k of window i read x_pad[i*S + k*D]
+            dx_pad[:, :, k * D:k * D + last:S] += dcols[:, :, :, k].transpose(0, 2, 1)
+        dx = pad1d_backward(dx_pad, P_l, P_r, self.padding_mode)
+        return dx if x_ndim == 3 else dx[0]
