@@ -13,10 +13,9 @@ Output length (P on each side, stride S, dilation D, filter size F)::
 
 import numpy as np
 
-from ._checks import as_float_array, check_float, check_int, check_same_shape
+from ._checks import as_float_array, check_choice, check_float, check_int, check_same_shape
 from .layer import Layer
 from .padding import PADDING_MODES, pad1d, pad1d_backward
-from ._checks import check_choice
 
 
 def output_size(n_in, filter_size, padding=0, stride=1, dilation=1):
@@ -136,7 +135,7 @@ class SimpleConv1d(Layer):
         out = np.empty(L_out, dtype=np.result_type(x, self.w))
         for i in range(L_out):
             out[i] = x[i:i + F] @ self.w
-        self._cache = x
+        self._cache = x.copy()  # the caller may change x before backward
         return out + self.b.reshape(())
 
     def backward(self, dout):
@@ -263,6 +262,8 @@ class Conv1d(Layer):
                 f"b must have shape (C_out,) = ({self.w.shape[0]},) to match w of shape "
                 f"{self.w.shape}, got {self.b.shape}"
             )
+        if 0 in self.w.shape:
+            raise ValueError(f"w must have C_out, C_in and F all >= 1, got shape {self.w.shape}")
         self.stride = check_int("stride", stride, minimum=1)
         self.dilation = check_int("dilation", dilation, minimum=1)
         self.padding_mode = check_choice("padding_mode", padding_mode, PADDING_MODES)
@@ -316,6 +317,8 @@ class Conv1d(Layer):
                 f"{self.w.shape}, got shape {x.shape}"
             )
         N, _, L = x3.shape
+        if L == 0:
+            raise ValueError(f"x must have length L >= 1 along its last axis, got shape {x.shape}")
         P_l, P_r = self.pad
         S, D = self.stride, self.dilation
         span = D * (F - 1) + 1
@@ -330,9 +333,11 @@ class Conv1d(Layer):
         windows = np.lib.stride_tricks.sliding_window_view(x_pad, span, axis=2)
         windows = windows[:, :, ::S, ::D]                           # (N, C_in, L_out, F)
         cols = windows.transpose(0, 2, 1, 3).reshape(N * L_out, C_in * F)
+        if np.may_share_memory(cols, x):  # a view of the caller's x: keep our own copy
+            cols = cols.copy()
         out = cols @ self.w.reshape(C_out, C_in * F).T              # (N*L_out, C_out)
         out = out.reshape(N, L_out, C_out).transpose(0, 2, 1) + self.b[:, None]
-        self._cache = (cols, x3.shape, x.ndim)
+        self._cache = (cols, x3.shape, L_out, x.ndim)
         return out if batched else out[0]
 
     def backward(self, dout):
@@ -346,11 +351,10 @@ class Conv1d(Layer):
         -------
         dx : ndarray, same shape as the input x.
         """
-        cols, (N, C_in, L), x_ndim = self._require_cache()
+        cols, (N, C_in, L), L_out, x_ndim = self._require_cache()
         dout = as_float_array("dout", dout, ndim=x_ndim)
         dout3 = dout if x_ndim == 3 else dout[None]
         C_out, _, F = self.w.shape
-        L_out = cols.shape[0] // N
         check_same_shape("dout", dout3, (N, C_out, L_out), "the forward output")
         P_l, P_r = self.pad
         S, D = self.stride, self.dilation

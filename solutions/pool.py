@@ -106,6 +106,7 @@ class AvgPool1d(_Pool1d):
         """Parameters: dout, shape of the output. Returns: dx, same shape as the input."""
         out_shape, shape, x_ndim, dtype = self._require_cache()
         dout3 = self._dout(dout, x_ndim, out_shape)
-        dwin = np.broadcast_to((dout3 / self.kernel_size)[..., None], out_shape + (self.kernel_size,))
+        share = (dout3 / self.kernel_size)[..., None]                 # (N, C, L_out, 1)
+        dwin = np.broadcast_to(share, out_shape + (self.kernel_size,))
         dx = self._scatter(dwin, shape, dtype)
         return dx if x_ndim == 3 else dx[0]

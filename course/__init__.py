@@ -1,0 +1,1 @@
+"""The course as a whole: data, training CLI, build."""

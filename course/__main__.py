@@ -1,0 +1,63 @@
+"""The instructor's command line: ``python -m course COMMAND``.
+
+Commands
+--------
+train   Train the reference classifier on a course dataset (progress bar,
+        test accuracy, metrics JSON and learning-curve PNG).
+
+Exit codes: 0 success, 2 usage error (bad arguments), 1 anything else.
+"""
+
+import argparse
+import json
+import sys
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="python -m course", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    train = sub.add_parser("train", help="train the reference classifier on a course dataset")
+    train.add_argument("--dataset", choices=["mnist1d", "mnist"], default="mnist1d",
+                       help="mnist1d (generated offline) or mnist (embedded 5,000-image subset, "
+                            "flattened to 784 samples); default: %(default)s")
+    train.add_argument("--steps", type=_positive_int, default=None,
+                       help="optimiser steps (default: the preset's)")
+    train.add_argument("--seed", type=int, default=0, help="default: %(default)s")
+    train.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+                       help="default: %(default)s")
+    train.add_argument("--out", default=None, metavar="DIR",
+                       help="where to write metrics.json and learning_curve.png "
+                            "(default: runs/DATASET)")
+    train.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    if args.command == "train":
+        from course.train import format_metrics, train
+
+        out = args.out or f"runs/{args.dataset}"
+        metrics = train(args.dataset, steps=args.steps, seed=args.seed, dtype=args.dtype,
+                        out_dir=out, verbose=not args.quiet)
+        if args.json:
+            print(json.dumps({k: v for k, v in metrics.items() if k != "history"}, indent=2))
+        else:
+            print(format_metrics(metrics))
+            print(f"wrote {out}/metrics.json and {out}/learning_curve.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
