@@ -96,7 +96,6 @@ class LeakyReLU(_Elementwise):
     _repr_args = ("alpha",)
 
     def __init__(self, alpha=0.01):
-        super().__init__()
         self.alpha = check_float("alpha", alpha)
 
     def _f(self, x):
@@ -125,7 +124,6 @@ class PReLU(_Elementwise):
     params = ("alpha",)
 
     def __init__(self, alpha=0.25):
-        super().__init__()
         if isinstance(alpha, numbers.Real) and not isinstance(alpha, bool | np.bool_):
             self.alpha = np.array([check_float("alpha", alpha)])
         else:
@@ -179,7 +177,6 @@ class ELU(_Elementwise):
     _repr_args = ("alpha",)
 
     def __init__(self, alpha=1.0):
-        super().__init__()
         self.alpha = check_float("alpha", alpha)
 
     def _f(self, x):
@@ -205,7 +202,6 @@ class Softplus(_Elementwise):
     _repr_args = ("beta",)
 
     def __init__(self, beta=1.0):
-        super().__init__()
         self.beta = check_float("beta", beta, minimum=0.0, inclusive=(False, True))
 
     def _f(self, x):
@@ -229,7 +225,6 @@ class Swish(_Elementwise):
     _repr_args = ("c",)
 
     def __init__(self, c=1.0):
-        super().__init__()
         self.c = check_float("c", c)
 
     def _f(self, x):

@@ -14,6 +14,7 @@ Output length (P on each side, stride S, dilation D, filter size F)::
 import numpy as np
 
 from ._checks import as_float_array, check_choice, check_float, check_int, check_same_shape
+from .init import init_weights
 from .layer import Layer
 from .padding import PADDING_MODES, pad1d, pad1d_backward
 
@@ -110,7 +111,6 @@ class SimpleConv1d(Layer):
     params = ("w", "b")
 
     def __init__(self, w, b):
-        super().__init__()
         self.w = as_float_array("w", w, ndim=1, shape_doc="(F,)")
         self.b = as_float_array("b", b, ndim=(0, 1), shape_doc="() or (1,)")
         if self.b.size != 1:
@@ -131,7 +131,9 @@ class SimpleConv1d(Layer):
         """
         x = as_float_array("x", x, ndim=1, shape_doc="(L,)")
         F = len(self.w)
-        L_out = output_size(len(x), F)
+        L_out = len(x) - F + 1
+        if L_out < 1:
+            raise ValueError(f"x of length L={len(x)} is shorter than the filter w (F={F})")
         out = np.empty(L_out, dtype=np.result_type(x, self.w))
         for i in range(L_out):
             out[i] = x[i:i + F] @ self.w
@@ -254,7 +256,6 @@ class Conv1d(Layer):
 
     def __init__(self, w, b, stride=1, padding=0, padding_mode="zeros", dilation=1,
                  padding_value=0.0):
-        super().__init__()
         self.w = as_float_array("w", w, ndim=3, shape_doc="(C_out, C_in, F)")
         self.b = as_float_array("b", b, ndim=1, shape_doc="(C_out,)")
         if self.b.shape[0] != self.w.shape[0]:
@@ -284,8 +285,6 @@ class Conv1d(Layer):
         scheme : {"he", "xavier", "torch"}
             See ``solutions.init.init_weights``.
         """
-        from .init import init_weights
-
         w = init_weights((out_channels, in_channels, kernel_size), rng, scheme)
         return cls(w, np.zeros(out_channels), **kwargs)
 

@@ -3,53 +3,9 @@
 A layer has ``forward(x)``, ``backward(dout) -> dx``, and keeps its
 parameters and their gradients as attributes: a parameter ``w`` has its
 gradient in ``dw``. ``params`` lists the parameter names, so an optimiser can
-update any layer without knowing what it is.
+update any layer without knowing what it is. The class is defined in the
+students' helper module, ``course/cnn1d_helpers.py``, so that student layers
+and reference layers share it.
 """
 
-
-class Layer:
-    """Base class: parameter bookkeeping and the train/eval switch."""
-
-    #: Names of the parameter attributes; the gradient of ``p`` is ``"d" + p``.
-    params = ()
-
-    def __init__(self):
-        self.training = True
-        self._cache = None
-
-    def train(self):
-        """Switch to training mode (dropout active). Returns self."""
-        self.training = True
-        return self
-
-    def eval(self):
-        """Switch to evaluation mode (dropout off). Returns self."""
-        self.training = False
-        return self
-
-    def parameters(self):
-        """Yield ``(name, value, gradient)`` for every parameter."""
-        for name in self.params:
-            yield name, getattr(self, name), getattr(self, "d" + name, None)
-
-    def zero_grad(self):
-        """Reset parameter gradients to zeros of the parameters' shape."""
-        for name in self.params:
-            setattr(self, "d" + name, getattr(self, name) * 0)
-
-    def _require_cache(self):
-        if self._cache is None:
-            raise RuntimeError(
-                f"{type(self).__name__}.backward was called before forward; "
-                "call forward(x) first so that the layer can remember its input"
-            )
-        return self._cache
-
-    def __call__(self, x):
-        return self.forward(x)
-
-    def forward(self, x):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def backward(self, dout):  # pragma: no cover - abstract
-        raise NotImplementedError
+from course.cnn1d_helpers import Layer  # noqa: F401 - re-exported

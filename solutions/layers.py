@@ -10,6 +10,7 @@ import numbers
 import numpy as np
 
 from ._checks import _describe, as_float_array, check_float, check_int, check_same_shape
+from .init import init_weights
 from .layer import Layer
 
 
@@ -36,7 +37,6 @@ class Linear(Layer):
     params = ("w", "b")
 
     def __init__(self, w, b):
-        super().__init__()
         self.w = as_float_array("w", w, ndim=2, shape_doc="(out_features, in_features)")
         self.b = as_float_array("b", b, ndim=1, shape_doc="(out_features,)")
         if self.b.shape[0] != self.w.shape[0]:
@@ -59,8 +59,6 @@ class Linear(Layer):
             See ``solutions.init.init_weights``; the fans are ``in_features``
             and ``out_features``.
         """
-        from .init import init_weights
-
         in_features = check_int("in_features", in_features, minimum=1)
         out_features = check_int("out_features", out_features, minimum=1)
         w = init_weights((out_features, in_features), rng, scheme)
@@ -163,7 +161,6 @@ class Dropout(Layer):
     """
 
     def __init__(self, p=0.5, seed=None):
-        super().__init__()
         self.p = check_float("p", p, minimum=0.0, maximum=1.0, inclusive=(True, False))
         valid_seed = seed is None or isinstance(seed, np.random.Generator) or (
             isinstance(seed, numbers.Integral) and not isinstance(seed, bool | np.bool_))

@@ -14,7 +14,6 @@ from .layer import Layer
 
 class _Pool1d(Layer):
     def __init__(self, kernel_size, stride=None):
-        super().__init__()
         self.kernel_size = check_int("kernel_size", kernel_size, minimum=1)
         self.stride = self.kernel_size if stride is None else check_int("stride", stride, minimum=1)
 
