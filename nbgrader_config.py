@@ -17,3 +17,15 @@ c.CourseDirectory.submitted_directory = "submitted"
 c.CourseDirectory.autograded_directory = "autograded"
 c.CourseDirectory.feedback_directory = "feedback"
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(c.CourseDirectory.root, "gradebook.db")
+
+# What a student sees in place of each solution region: the traceback names
+# the method, the message says what to do.
+c.ClearSolutions.code_stub = {
+    "python": "# YOUR CODE HERE\n"
+              "raise NotImplementedError(\"not written yet: replace this line with your code\")"
+}
+
+# Hidden-test blocks call the checks of autograder/ (instructor-side only):
+# kernels that nbgrader starts from this course see the course root.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (c.CourseDirectory.root, os.environ.get("PYTHONPATH")) if p)

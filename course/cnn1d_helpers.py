@@ -196,3 +196,40 @@ class Layer:
 
     def backward(self, dout):  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+# --------------------------------------------------------------------------
+# Figures. Each function draws one figure and returns it; matplotlib is
+# imported inside them so that importing this module stays cheap.
+# --------------------------------------------------------------------------
+
+def plot_sliding_window(x, w, b=0.0, position=0, ax=None):
+    """Show the filter ``w`` over ``x`` at ``position`` and the output so far.
+
+    Parameters
+    ----------
+    x : array_like, shape (L,)
+    w : array_like, shape (F,)
+    b : float
+    position : int
+        Output index i whose receptive field ``x[i:i+F]`` is highlighted.
+    """
+    import matplotlib.pyplot as plt
+
+    x, w = np.asarray(x, dtype=float), np.asarray(w, dtype=float)
+    F, L = len(w), len(x)
+    out = np.array([x[i:i + F] @ w + b for i in range(L - F + 1)])
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3))
+    ax.bar(np.arange(L), x, color="0.8", label="input x")
+    ax.bar(np.arange(position, position + F), x[position:position + F], color="tab:orange",
+           label=f"receptive field of out[{position}]")
+    for k in range(F):
+        ax.annotate(f"w[{k}]={w[k]:g}", (position + k, x[position + k]), ha="center",
+                    va="bottom", fontsize=8, xytext=(0, 3), textcoords="offset points")
+    ax.plot(np.arange(len(out)), out, "o-", color="tab:blue", label="output out[i]")
+    ax.plot([position], [out[position]], "o", ms=12, mfc="none", mec="tab:red")
+    ax.set(xlabel="position", title=f"out[{position}] = x[{position}:{position + F}] @ w + b "
+           f"= {out[position]:g}")
+    ax.legend(fontsize=8, loc="best")
+    return ax.figure

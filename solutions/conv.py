@@ -14,7 +14,6 @@ Output length (P on each side, stride S, dilation D, filter size F)::
 import numpy as np
 
 from ._checks import as_float_array, check_choice, check_float, check_int, check_same_shape
-from .init import init_weights
 from .layer import Layer
 from .padding import PADDING_MODES, pad1d, pad1d_backward
 
@@ -273,20 +272,6 @@ class Conv1d(Layer):
         self.pad = resolve_padding(padding, self.w.shape[2], self.stride, self.dilation)
         self.dw = np.zeros_like(self.w)
         self.db = np.zeros_like(self.b)
-
-    @classmethod
-    def init(cls, in_channels, out_channels, kernel_size, rng, scheme="he", **kwargs):
-        """A layer with freshly initialised weights and zero bias.
-
-        Parameters
-        ----------
-        in_channels, out_channels, kernel_size : int
-        rng : numpy.random.Generator
-        scheme : {"he", "xavier", "torch"}
-            See ``solutions.init.init_weights``.
-        """
-        w = init_weights((out_channels, in_channels, kernel_size), rng, scheme)
-        return cls(w, np.zeros(out_channels), **kwargs)
 
     def __repr__(self):
         C_out, C_in, F = self.w.shape

@@ -14,6 +14,7 @@ import numpy as np
 from ._checks import as_float_array, check_choice, check_float, check_int
 from .activations import get_activation
 from .conv import Conv1d
+from .init import init_weights
 from .layers import Dropout, Flatten, Linear
 from .losses import SoftmaxCrossEntropy, softmax
 from .optim import get_optimizer
@@ -132,8 +133,9 @@ class Scratch1dCNNClassifier:
         probe = np.zeros((1, C, L), dtype=self.dtype)
         for spec in self.conv_layers:
             spec = dict(spec)
-            conv = Conv1d.init(C, spec.pop("out_channels"), spec.pop("kernel_size"), rng,
-                               scheme=self.init, **spec)
+            C_out, F = spec.pop("out_channels"), spec.pop("kernel_size")
+            w = init_weights((C_out, C, F), rng, self.init)
+            conv = Conv1d(w, np.zeros(C_out), **spec)
             layers += [conv, get_activation(self.activation)]
             if self.pool is not None:
                 kind, k, *s = self.pool

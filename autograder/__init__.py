@@ -1,0 +1,1 @@
+"""The grading engine of the 1D-CNN course kit (instructor-only, never released)."""

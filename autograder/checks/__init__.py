@@ -1,0 +1,71 @@
+"""Hidden checks: one function per graded check, shared by every way of grading.
+
+A check is a function ``check(ns, rng)``: ``ns`` maps the names a notebook
+defines (``"SimpleConv1d"``, ``"output_size"``, ...) to the student's
+objects, ``rng`` is a ``numpy.random.Generator`` seeded for this student and
+this check. It returns nothing when the student's code is right and raises
+``CheckFailed`` (an ``AssertionError``) with a student-facing message when it
+is not. The same function serves a hidden-test cell, the kit's tests (with
+the reference or a mutant in ``ns``) and the out-of-kernel grader.
+
+Points and the list of checks of each stage are defined once, in
+``course/stages.py``; ``CHECKS`` here maps each check id to its function.
+"""
+
+import hashlib
+import importlib
+import os
+
+import numpy as np
+
+from .common import CheckFailed
+
+#: Used when no course secret is configured (a student's own machine).
+DEFAULT_SECRET = "cnn1d-development-secret"
+
+
+def _collect():
+    from course.stages import STAGE_NAMES
+
+    checks = {}
+    for stage in STAGE_NAMES:  # one module per stage, named like the stage
+        module = importlib.import_module(f"{__name__}.{stage}")
+        for name, fn in vars(module).items():
+            if name.startswith("check_") and callable(fn):
+                checks[f"{stage}.{name[len('check_'):]}"] = fn
+    return checks
+
+
+def derive_seed(check_id, student="", secret=None):
+    """A 64-bit seed from the course secret, the student id and the check id.
+
+    The same submission always sees the same hidden inputs (a regrade is
+    identical); different students and different checks see different ones;
+    without the secret the inputs cannot be predicted.
+    """
+    secret = secret if secret is not None else os.environ.get("CNN1D_GRADER_SECRET",
+                                                               DEFAULT_SECRET)
+    digest = hashlib.sha256(f"{secret}\0{student}\0{check_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+def get_check(check_id):
+    """The function of ``check_id`` ("stage.name"); KeyError names the valid ids."""
+    checks = _collect()
+    if check_id not in checks:
+        raise KeyError(f"unknown check {check_id!r}; known: {sorted(checks)}")
+    return checks[check_id]
+
+
+def run_check(check_id, ns, student=None, secret=None):
+    """Run one check on the names in ``ns`` (e.g. ``globals()`` of a notebook).
+
+    Raises ``CheckFailed`` with the student-facing message when the check
+    fails; returns None when it passes.
+    """
+    student = student if student is not None else os.environ.get("CNN1D_STUDENT_ID", "")
+    rng = np.random.default_rng(derive_seed(check_id, student, secret))
+    get_check(check_id)(ns, rng)
+
+
+__all__ = ["CheckFailed", "derive_seed", "get_check", "run_check"]

@@ -1,0 +1,134 @@
+"""What every check needs: calling student code safely, comparing arrays,
+numerical gradients, and messages that teach without revealing hidden inputs.
+
+Messages describe a test by its configuration (shapes, stride, padding) and
+report the first mismatch of an output or gradient (index, expected, got);
+they never print a hidden input array.
+"""
+
+import warnings
+
+import numpy as np
+
+
+class CheckFailed(AssertionError):
+    """A check found the student's code wrong; the message is for the student."""
+
+
+def need(ns, name):
+    """The student's object called ``name``, or a failure saying to define it."""
+    try:
+        return ns[name]
+    except KeyError:
+        raise CheckFailed(
+            f"{name} is not defined: run the answer cell that defines it (and the cells "
+            "above it) before this test") from None
+
+
+def call(label, fn, *args, **kwargs):
+    """Call student code; turn any exception into a CheckFailed naming ``label``.
+
+    Warnings are silenced: a correct answer that warns loses nothing.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fn(*args, **kwargs)
+    except CheckFailed:
+        raise
+    except NotImplementedError as exc:
+        raise CheckFailed(f"{label} is not implemented yet ({type(exc).__name__}: {exc}). "
+                          "Write its body in the answer cell.") from None
+    except Exception as exc:  # noqa: BLE001 - any student error scores 0 with a reason
+        raise CheckFailed(f"{label} raised {type(exc).__name__}: {exc}") from None
+
+
+def as_array(label, value, shape=None):
+    """The student's result as a float64 array of the expected shape."""
+    if value is None:
+        raise CheckFailed(f"{label} returned None: did you forget a return statement?")
+    try:
+        arr = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise CheckFailed(f"{label} must return a numeric array, got {type(value).__name__}"
+                          ) from None
+    if shape is not None and arr.shape != tuple(shape):
+        raise CheckFailed(f"{label} has shape {arr.shape}, expected {tuple(shape)}")
+    return arr
+
+
+def describe(**config):
+    """'x (2, 3, 9), stride=2, ...' from keyword arguments; arrays by shape."""
+    parts = []
+    for key, value in config.items():
+        if isinstance(value, np.ndarray):
+            parts.append(f"{key} of shape {value.shape}")
+        else:
+            parts.append(f"{key}={value!r}")
+    return ", ".join(parts)
+
+
+def first_mismatch(got, expected, rtol, atol):
+    """Index of the first element outside tolerance, or None."""
+    bad = ~np.isclose(got, expected, rtol=rtol, atol=atol, equal_nan=False)
+    if not bad.any():
+        return None
+    return tuple(int(i) for i in np.argwhere(bad)[0])
+
+
+def assert_close(quantity, got, expected, context="", rtol=1e-7, atol=1e-9, hint=""):
+    """Fail with the first mismatching index, expected vs got, and a hint."""
+    got = np.asarray(got, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    if got.shape != expected.shape:
+        raise CheckFailed(f"{quantity} has shape {got.shape}, expected {expected.shape}"
+                          + (f" ({context})" if context else ""))
+    index = first_mismatch(got, expected, rtol, atol)
+    if index is None:
+        return
+    n_bad = int((~np.isclose(got, expected, rtol=rtol, atol=atol)).sum())
+    message = (f"{quantity} is wrong" + (f" ({context})" if context else "")
+               + f": {n_bad} of {got.size} values differ; first at index {index}: "
+               f"expected {expected[index]:.6g}, got {got[index]:.6g}")
+    if hint:
+        message += f". Hint: {hint}"
+    raise CheckFailed(message)
+
+
+def numerical_gradient(f, x, dout, h=1e-5):
+    """d sum(f(x) * dout) / dx by centred differences (x is perturbed and restored)."""
+    grad = np.zeros_like(x)
+    flat, gflat = x.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + h
+        plus = np.asarray(f(), dtype=np.float64)
+        flat[i] = old - h
+        minus = np.asarray(f(), dtype=np.float64)
+        flat[i] = old
+        gflat[i] = np.sum((plus - minus) * dout) / (2 * h)
+    return grad
+
+
+def rel_error(a, b):
+    """Largest ``|a-b| / max(1e-8, |a|+|b|)``."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b)), initial=0.0))
+
+
+def assert_unchanged(label, before, after):
+    """Fail when the student's code modified an input array in place."""
+    if not np.array_equal(before, after):
+        raise CheckFailed(f"{label} modified its input in place; work on a copy "
+                          "(e.g. np.pad or x.copy()) so the caller's array is left as it was")
+
+
+def grad_wrt(f, args, index, dout, h=1e-5):
+    """Numerical gradient of ``sum(f(*args) * dout)`` with respect to ``args[index]``.
+
+    ``f`` should build whatever it needs from its arguments on every call
+    (e.g. a fresh layer from w and b), so that a layer that copies its
+    parameters is still differentiated correctly.
+    """
+    args = [np.array(a, dtype=np.float64) if isinstance(a, np.ndarray) else a for a in args]
+    return numerical_gradient(lambda: f(*args), args[index], dout, h)

@@ -1,0 +1,230 @@
+"""Build the course: solution cells from ``solutions/``, helper copies, and the
+student release through ``nbgrader generate_assignment``.
+
+Generation goes one way only::
+
+    solutions/*.py ──> source/<stage>/<stage>.ipynb answer cells
+    course/stages.py ──> test-cell points and hidden-test calls
+    course/<asset> ──> source/<stage>/<asset>   (identical copies)
+    source/ ──nbgrader──> release/
+
+``python -m course build`` writes all of it; ``python -m course build --check``
+writes nothing and exits 1 listing what differs (the tests run it).
+"""
+
+import ast
+import filecmp
+import importlib
+import inspect
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import nbformat
+
+from course.stages import STAGES, get_stage
+
+ROOT = Path(__file__).resolve().parents[1]
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+
+
+class BuildError(Exception):
+    """The source notebooks and course/stages.py disagree."""
+
+
+# --------------------------------------------------------------------------
+# Solution cells
+# --------------------------------------------------------------------------
+
+def _is_docstring(node):
+    return (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str))
+
+
+def mark_solution_regions(src, implement=None):
+    """Wrap function bodies (after their docstrings) in solution delimiters.
+
+    Parameters
+    ----------
+    src : str
+        Source of one top-level function or class.
+    implement : iterable of str, optional
+        For a class, the methods the student writes; None means all.
+
+    Returns
+    -------
+    str
+        The same code with ``### BEGIN SOLUTION`` / ``### END SOLUTION``
+        around each selected body, so nbgrader keeps signatures and
+        docstrings and replaces only the bodies with a stub.
+    """
+    node = ast.parse(src).body[0]
+    if isinstance(node, ast.ClassDef):
+        targets = [n for n in node.body if isinstance(n, ast.FunctionDef)
+                   and (implement is None or n.name in implement)]
+        missing = set(implement or ()) - {t.name for t in targets}
+        if missing:
+            raise BuildError(f"class {node.name} has no methods {sorted(missing)}")
+    elif isinstance(node, ast.FunctionDef):
+        targets = [node]
+    else:
+        raise BuildError(f"expected a function or class, got {type(node).__name__}")
+    lines = src.splitlines()
+    for fn in sorted(targets, key=lambda f: f.lineno, reverse=True):
+        body = fn.body
+        has_doc = _is_docstring(body[0])
+        if has_doc and len(body) == 1:
+            continue  # nothing to write
+        first = body[1] if has_doc else body[0]
+        start = body[0].end_lineno if has_doc else first.lineno - 1  # 0-based insert index
+        indent = lines[first.lineno - 1][: first.col_offset]
+        lines.insert(fn.end_lineno, indent + END)
+        lines.insert(start, indent + BEGIN)
+    return "\n".join(lines)
+
+
+def object_source(spec):
+    """Dedented source of ``"module:qualname"``."""
+    module_name, _, qualname = spec.partition(":")
+    obj = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return textwrap.dedent(inspect.getsource(obj)).rstrip()
+
+
+def answer_source(answer):
+    """The full solution-cell source for an ``Answer`` of course/stages.py."""
+    parts = [answer.prelude.strip()] if answer.prelude.strip() else []
+    for spec in answer.objects:
+        parts.append(mark_solution_regions(object_source(spec), answer.implement))
+    return "\n\n\n".join(parts) + "\n"
+
+
+def hidden_block(check_id):
+    """The hidden-test block of a test cell: a call into autograder/checks."""
+    return (f"{HIDDEN_BEGIN}\nfrom autograder.checks import run_check\n\n"
+            f"run_check({check_id!r}, globals())\n{HIDDEN_END}\n")
+
+
+# --------------------------------------------------------------------------
+# Notebooks
+# --------------------------------------------------------------------------
+
+def _nbgrader(cell):
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def fill_notebook(nb, stage):
+    """Write solution cells, test points and hidden blocks; strip outputs.
+
+    Returns the notebook (modified in place). Raises BuildError when a cell
+    that course/stages.py declares is missing or appears twice.
+    """
+    answers = {a.grade_id: a for a in stage.answers}
+    checks = {c.name: c for c in stage.checks}  # test cells: grade_id == check name
+    seen = []
+    for cell in nb.cells:
+        meta = _nbgrader(cell)
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        grade_id = meta.get("grade_id")
+        if meta.get("solution") and grade_id in answers:
+            cell.source = answer_source(answers[grade_id]).rstrip("\n")
+            seen.append(grade_id)
+        elif meta.get("grade") and grade_id in checks:
+            visible = cell.source.split(HIDDEN_BEGIN)[0].rstrip()
+            block = hidden_block(f"{stage.name}.{grade_id}")
+            cell.source = (visible + "\n\n" + block).rstrip("\n")
+            meta["points"] = checks[grade_id].points
+            seen.append(grade_id)
+        elif meta.get("solution") or meta.get("grade"):
+            raise BuildError(f"{stage.notebook}: cell {grade_id!r} is graded or an answer "
+                             "but course/stages.py does not declare it")
+    expected = sorted(list(answers) + list(checks))
+    if sorted(seen) != expected:
+        missing = sorted(set(expected) - set(seen))
+        twice = sorted({g for g in seen if seen.count(g) > 1})
+        raise BuildError(f"{stage.notebook}: missing cells {missing}, duplicated {twice}")
+    return nb
+
+
+def build_source(root=ROOT, check=False):
+    """Fill every source notebook and copy the assets; returns the changed paths."""
+    changed = []
+    for stage in STAGES:
+        folder = Path(root) / "source" / stage.name
+        path = folder / stage.notebook
+        if not path.exists():
+            raise BuildError(f"missing source notebook {path}")
+        before = path.read_text()
+        nb = fill_notebook(nbformat.reads(before, as_version=4), stage)
+        after = nbformat.writes(nb) + "\n"
+        if after != before:
+            changed.append(path)
+            if not check:
+                path.write_text(after)
+        for asset in stage.assets:
+            src, dst = ROOT / "course" / asset, folder / Path(asset).name
+            if not dst.exists() or not filecmp.cmp(src, dst, shallow=False):
+                changed.append(dst)
+                if not check:
+                    shutil.copyfile(src, dst)
+    return changed
+
+
+def tool_env():
+    """The environment for nbgrader subprocesses: this interpreter's bin first
+    on PATH (nbgrader runs the ``alembic`` command it installs)."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env
+
+
+def generate_release(root=ROOT, stages=None):
+    """Run ``nbgrader generate_assignment`` for each stage in course ``root``."""
+    for stage in stages or STAGES:
+        cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", stage.name, "--force",
+               "--log-level=WARN"]
+        proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=tool_env())
+        if proc.returncode != 0:
+            raise BuildError(f"nbgrader generate_assignment {stage.name} failed:\n"
+                             f"{proc.stdout}\n{proc.stderr}")
+
+
+def _tree(folder):
+    return {p.relative_to(folder) for p in Path(folder).rglob("*") if p.is_file()
+            and ".ipynb_checkpoints" not in p.parts and "__pycache__" not in p.parts}
+
+
+def release_differences(root=ROOT):
+    """Regenerate release/ in a scratch course and list files that differ."""
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copytree(Path(root) / "source", Path(tmp) / "source")
+        shutil.copyfile(Path(root) / "nbgrader_config.py", Path(tmp) / "nbgrader_config.py")
+        generate_release(tmp)
+        fresh, committed = Path(tmp) / "release", Path(root) / "release"
+        names = (_tree(fresh) | _tree(committed)) - {Path("README.md")}
+        return sorted(str(n) for n in names
+                      if not (fresh / n).exists() or not (committed / n).exists()
+                      or (fresh / n).read_bytes() != (committed / n).read_bytes())
+
+
+def build(check=False, stage_names=None):
+    """Build everything (or check that it is up to date). Returns a list of problems."""
+    if stage_names:
+        for name in stage_names:
+            get_stage(name)
+    changed = build_source(check=check)
+    if check:
+        problems = [f"out of date: {p.relative_to(ROOT)}" for p in changed]
+        problems += [f"release differs from a regeneration: release/{p}"
+                     for p in release_differences()]
+        return problems
+    generate_release()
+    return []

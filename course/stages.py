@@ -1,0 +1,160 @@
+"""The five stages of the course: what each one grades and how many points
+each check is worth. Defined once here; read by the build (solution cells,
+test-cell points), the grader, the docs and the tests.
+
+A stage is one nbgrader assignment with one notebook, ``source/<name>/<name>.ipynb``.
+Its answer cells are identified by their nbgrader ``grade_id``; the build
+writes each one from the listed objects of the ``solutions`` package. Each
+test cell's grade_id is the name of a check; the check id is
+``<stage>.<name>`` and its function is ``check_<name>`` in
+``autograder/checks/<stage>.py``.
+"""
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One answer cell: the reference objects written into it.
+
+    ``objects`` are ``"module:qualname"`` strings; for a class, ``implement``
+    names the methods whose bodies the student writes (None: all of them);
+    the other methods are given in full. ``prelude`` is code placed before
+    the objects (e.g. a constant).
+    """
+
+    grade_id: str
+    objects: tuple
+    implement: tuple | None = None
+    prelude: str = ""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One graded test cell, whose nbgrader grade_id is ``name``; its check
+    function is ``check_<name>`` in autograder/checks/<stage>.py."""
+
+    name: str
+    points: float
+    summary: str
+
+
+@dataclass(frozen=True)
+class Stage:
+    number: int
+    name: str
+    title: str
+    answers: tuple
+    checks: tuple
+    # Files copied from course/ into the stage folder (released to students).
+    assets: tuple = ("cnn1d_helpers.py",)
+    # Wall-clock budget for running the whole solution notebook, in seconds.
+    time_budget: float = 60.0
+    graded_names: tuple = field(default=())
+
+    @property
+    def notebook(self):
+        return f"{self.name}.ipynb"
+
+    @property
+    def max_score(self):
+        return sum(c.points for c in self.checks)
+
+    def check_ids(self):
+        return [f"{self.name}.{c.name}" for c in self.checks]
+
+
+STAGES = (
+    Stage(
+        1, "single_channel", "Single-channel convolution",
+        answers=(Answer("simple_conv1d", ("solutions.conv:SimpleConv1d",)),),
+        checks=(
+            Check("forward", 3, "forward matches the reference on random signals and filters"),
+            Check("backward_dx", 3, "dx matches the numerical gradient of your forward"),
+            Check("backward_params", 3, "dw and db match the numerical gradients"),
+            Check("no_side_effects", 1, "forward and backward leave their inputs unchanged"),
+        ),
+        graded_names=("SimpleConv1d",),
+    ),
+    Stage(
+        2, "output_size", "The output-size formula",
+        answers=(Answer("output_size", ("solutions.conv:output_size",)),),
+        checks=(
+            Check("formula", 3, "matches floor((L + 2P - D(F-1) - 1)/S) + 1 without stride "
+                  "or dilation"),
+            Check("stride_and_dilation", 3, "matches the formula with stride and dilation"),
+            Check("no_output_position", 2, "raises ValueError when no output position exists"),
+        ),
+        graded_names=("output_size",),
+    ),
+    Stage(
+        3, "multi_channel", "Multi-channel convolution",
+        answers=(Answer("conv1d", ("solutions.multichannel:Conv1d",)),),
+        checks=(
+            Check("forward", 3, "forward matches the reference for random channel counts"),
+            Check("backward_dx", 3, "dx matches the numerical gradient"),
+            Check("backward_params", 3, "dw and db match the numerical gradients"),
+            Check("no_side_effects", 1, "forward and backward leave their inputs unchanged"),
+        ),
+        graded_names=("Conv1d",),
+    ),
+    Stage(
+        4, "mini_batch", "Mini-batches, stride and padding",
+        answers=(
+            Answer("padding", ("solutions.padding:source_index", "solutions.padding:pad1d",
+                               "solutions.padding:pad1d_backward"),
+                   prelude='PADDING_MODES = ("zeros", "constant", "reflect", "symmetric", '
+                           '"replicate", "circular")'),
+            Answer("conv1d", ("solutions.conv:resolve_padding", "solutions.conv:Conv1d"),
+                   implement=("__init__", "forward", "backward")),
+        ),
+        checks=(
+            Check("padding_modes", 3, "pad1d and its gradient in every padding mode"),
+            Check("forward", 3, "forward matches the reference with stride, padding and "
+                  "dilation on mini-batches"),
+            Check("backward_dx", 3, "dx matches the numerical gradient"),
+            Check("backward_params", 2, "dw and db match the numerical gradients"),
+            Check("vectorised", 2, "runs within a time limit that a loop over N or L misses"),
+        ),
+        graded_names=("pad1d", "pad1d_backward", "Conv1d"),
+    ),
+    Stage(
+        5, "training", "Training a 1D CNN",
+        answers=(
+            Answer("maxpool1d", ("solutions.pool:MaxPool1d",)),
+            Answer("flatten", ("solutions.layers:Flatten",)),
+            Answer("classifier", ("solutions.model:Scratch1dCNNClassifier",),
+                   implement=("fit", "predict", "predict_proba")),
+        ),
+        checks=(
+            Check("maxpool_forward", 2, "MaxPool1d forward, overlapping windows included"),
+            Check("maxpool_backward", 2, "MaxPool1d routes gradients to the maxima"),
+            Check("flatten", 1, "Flatten forward and backward"),
+            Check("classifier_api", 2, "fit returns self; predict gives labels, predict_proba "
+                  "probabilities"),
+            Check("accuracy", 3, "the trained classifier's test accuracy within a time budget"),
+        ),
+        assets=("cnn1d_helpers.py", "cnn1d_reference.py", "data/mnist784_5k.npz"),
+        time_budget=180.0,
+        graded_names=("MaxPool1d", "Flatten", "Scratch1dCNNClassifier"),
+    ),
+)
+
+STAGE_NAMES = tuple(s.name for s in STAGES)
+
+
+def get_stage(name):
+    """The Stage called ``name``; ValueError lists the valid names."""
+    for stage in STAGES:
+        if stage.name == name:
+            return stage
+    raise ValueError(f"stage must be one of {STAGE_NAMES}, got {name!r}")
+
+
+def points_of(check_id):
+    """Points of a check id ``<stage>.<check>``."""
+    stage_name, _, check_name = check_id.partition(".")
+    for check in get_stage(stage_name).checks:
+        if check.name == check_name:
+            return check.points
+    raise KeyError(f"unknown check {check_id!r}")
