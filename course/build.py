@@ -154,10 +154,10 @@ def fill_notebook(nb, stage):
     return nb
 
 
-def build_source(root=ROOT, check=False):
-    """Fill every source notebook and copy the assets; returns the changed paths."""
+def build_source(root=ROOT, check=False, stages=None):
+    """Fill the source notebooks and copy the assets; returns the changed paths."""
     changed = []
-    for stage in STAGES:
+    for stage in stages or STAGES:
         folder = Path(root) / "source" / stage.name
         path = folder / stage.notebook
         if not path.exists():
@@ -217,14 +217,12 @@ def release_differences(root=ROOT):
 
 def build(check=False, stage_names=None):
     """Build everything (or check that it is up to date). Returns a list of problems."""
-    if stage_names:
-        for name in stage_names:
-            get_stage(name)
-    changed = build_source(check=check)
+    stages = [get_stage(name) for name in stage_names] if stage_names else list(STAGES)
+    changed = build_source(check=check, stages=stages)
     if check:
         problems = [f"out of date: {p.relative_to(ROOT)}" for p in changed]
         problems += [f"release differs from a regeneration: release/{p}"
                      for p in release_differences()]
         return problems
-    generate_release()
+    generate_release(stages=stages)
     return []
