@@ -41,13 +41,13 @@ PRESETS = {
             # sit above each other in the image, which a 1D CNN cannot see
             # otherwise.
             "conv_layers": (
-                {"out_channels": 16, "kernel_size": 5, "padding": 2},
-                {"out_channels": 32, "kernel_size": 3, "padding": 14, "dilation": 14},
+                {"out_channels": 8, "kernel_size": 5, "padding": 2},
+                {"out_channels": 16, "kernel_size": 3, "padding": 14, "dilation": 14},
                 {"out_channels": 32, "kernel_size": 3, "padding": 7, "dilation": 7},
             ),
             "pool": ("max", 2, 2),
             "optimizer": "adam", "lr": 2e-3, "lr_decay": "cosine", "batch_size": 50,
-            "steps": 1600, "init": "he",
+            "steps": 1200, "init": "he",
         },
     },
 }
