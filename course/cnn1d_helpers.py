@@ -233,3 +233,81 @@ def plot_sliding_window(x, w, b=0.0, position=0, ax=None):
            f"= {out[position]:g}")
     ax.legend(fontsize=8, loc="best")
     return ax.figure
+
+
+# --------------------------------------------------------------------------
+# Stage 2, output_size: where the windows go.
+# --------------------------------------------------------------------------
+
+def _window_starts(n_in, filter_size, padding=0, stride=1, dilation=1):
+    """Start of every window in the padded input, found by stepping along it.
+
+    This counts positions one by one (no formula), so it can be used to check
+    the output-size formula. Index 0 is the first padded sample.
+
+    Returns
+    -------
+    list of int
+        ``[0, S, 2S, ...]`` up to the last start whose dilated kernel, spanning
+        ``D*(F-1)+1`` samples, still ends inside the ``L + 2P`` padded samples.
+    """
+    span = dilation * (filter_size - 1) + 1
+    starts, start = [], 0
+    while start + span <= n_in + 2 * padding:
+        starts.append(start)
+        start += stride
+    return starts
+
+
+def plot_window_positions(n_in, filter_size, padding=0, stride=1, dilation=1, ax=None,
+                          max_rows=12, xlim=None):
+    """Draw the padded input and, one row per output position, the samples read.
+
+    Parameters
+    ----------
+    n_in, filter_size, padding, stride, dilation : int
+        L, F, P, S and D of the convolution.
+    ax : matplotlib Axes, optional
+    max_rows : int
+        Draw at most this many output positions.
+    xlim : (float, float), optional
+        Horizontal range in input positions (x[0] at 0, padding at negative
+        positions), so that several panels line up.
+
+    Returns
+    -------
+    matplotlib Figure
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    starts = _window_starts(n_in, filter_size, padding, stride, dilation)
+    rows = starts[:max_rows]
+    left = -padding  # x[0] is drawn at 0; padded samples at negative positions
+    if xlim is None:
+        xlim = (left - 3.2, n_in + padding + 0.2)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.32 * (xlim[1] - xlim[0]) + 0.5,
+                                      0.3 * (len(rows) + 2) + 0.9))
+    for j in range(left, n_in + padding):  # the input row: padding shaded
+        pad = j < 0 or j >= n_in
+        ax.add_patch(Rectangle((j, 0), 1, 1, fc="0.85" if pad else "white", ec="0.4",
+                               hatch="//" if pad else None))
+    for r, start in enumerate(rows):
+        y = -1.4 - r
+        for k in range(filter_size):
+            ax.add_patch(Rectangle((left + start + k * dilation, y), 1, 0.8, fc="tab:orange",
+                                   ec="0.3"))
+        ax.text(left - 0.4, y + 0.4, f"out[{r}]", ha="right", va="center", fontsize=7)
+    more = len(starts) > len(rows)
+    if more:
+        ax.text(left + (n_in + 2 * padding) / 2, -1.6 - len(rows),
+                f"... {len(starts) - len(rows)} more", ha="center", fontsize=7)
+    ax.text(left - 0.4, 0.5, "input", ha="right", va="center", fontsize=7)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(-1.8 - len(rows) - more, 1.3)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(f"L={n_in}, F={filter_size}, P={padding}, S={stride}, D={dilation}: "
+                 f"L_out = {len(starts)}", fontsize=9)
+    return ax.figure
