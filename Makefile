@@ -7,11 +7,13 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo test lint format train-mnist1d train-mnist clean
+.PHONY: help venv demo test lint format build train train-mnist1d train-mnist clean
 
 help:
-	@echo "make demo           train the reference CNN on the embedded default data (MNIST-1D)"
+	@echo "make demo           build the release and grade the sample class through nbgrader"
 	@echo "make test           lint and run the kit's tests"
+	@echo "make build          solution cells from solutions/, helper copies, release/ (nbgrader)"
+	@echo "make train          train the reference CNN on MNIST-1D (generated offline)"
 	@echo "make train-mnist    train on the embedded MNIST subset (784-sample sequences)"
 	@echo "make lint | format  ruff check | ruff format"
 	@echo "make clean          remove run-time state (keeps .venv)"
@@ -29,10 +31,16 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-demo: venv
+demo: build
+	$(PY) -m course demo
+
+build: venv
+	$(PY) -m course build
+
+train: venv
 	$(PY) -m course train --dataset mnist1d
 
-train-mnist1d: demo
+train-mnist1d: train
 
 train-mnist: venv
 	$(PY) -m course train --dataset mnist

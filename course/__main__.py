@@ -4,6 +4,10 @@ Commands
 --------
 train   Train the reference classifier on a course dataset (progress bar,
         test accuracy, metrics JSON and learning-curve PNG).
+build   Write the solution cells from solutions/, copy the student helpers
+        and regenerate release/ with nbgrader (--check: only report drift).
+demo    Grade the sample class (reference, untouched release, buggy
+        students) through nbgrader and print the grade table.
 
 Exit codes: 0 success, 2 usage error (bad arguments), 1 anything else.
 """
@@ -30,6 +34,15 @@ def _parser():
                             "(default: runs/DATASET)")
     train.add_argument("--json", action="store_true", help="print the metrics as JSON")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    build = sub.add_parser("build", help="build the source notebooks and the release")
+    build.add_argument("--check", action="store_true",
+                       help="change nothing; exit 1 listing what is out of date")
+    build.add_argument("--stage", action="append", default=None, metavar="NAME",
+                       help="only this stage (repeatable); default: all")
+    demo = sub.add_parser("demo", help="grade the sample class through nbgrader")
+    demo.add_argument("--workdir", default="runs/demo", help="default: %(default)s")
+    demo.add_argument("--stage", action="append", default=None, metavar="NAME",
+                      help="only this stage (repeatable); default: all")
     return parser
 
 
@@ -56,6 +69,38 @@ def main(argv=None):
         else:
             print(format_metrics(metrics))
             print(f"wrote {out}/metrics.json and {out}/learning_curve.png")
+    elif args.command == "build":
+        from course.build import BuildError, build
+        from course.stages import STAGE_NAMES
+
+        for name in args.stage or ():
+            if name not in STAGE_NAMES:
+                _parser().error(f"--stage must be one of {', '.join(STAGE_NAMES)}, got {name!r}")
+        try:
+            problems = build(check=args.check, stage_names=args.stage)
+        except BuildError as exc:
+            print(f"build failed: {exc}", file=sys.stderr)
+            return 1
+        for problem in problems:
+            print(problem)
+        if problems:
+            print("run `make build` (python -m course build) to bring them up to date",
+                  file=sys.stderr)
+            return 1
+        print("up to date" if args.check else "built source/ and release/")
+    elif args.command == "demo":
+        from course.demo import format_table, run_demo
+        from course.stages import STAGE_NAMES, STAGES
+
+        for name in args.stage or ():
+            if name not in STAGE_NAMES:
+                _parser().error(f"--stage must be one of {', '.join(STAGE_NAMES)}, got {name!r}")
+        stages = [s for s in STAGES if not args.stage or s.name in args.stage]
+        grades, course = run_demo(args.workdir, stages)
+        print()
+        print(format_table(grades, stages))
+        print(f"\nfeedback HTML: {course / 'feedback'}/<student>/<stage>/<stage>.html")
+        print(f"grades CSV:    {course / 'grades.csv'}")
     return 0
 
 

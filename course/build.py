@@ -202,14 +202,20 @@ def _tree(folder):
             and ".ipynb_checkpoints" not in p.parts and "__pycache__" not in p.parts}
 
 
-def release_differences(root=ROOT):
+def release_differences(root=ROOT, stages=None):
     """Regenerate release/ in a scratch course and list files that differ."""
+    stages = list(stages or STAGES)
     with tempfile.TemporaryDirectory() as tmp:
-        shutil.copytree(Path(root) / "source", Path(tmp) / "source")
+        for stage in stages:
+            shutil.copytree(Path(root) / "source" / stage.name, Path(tmp) / "source" / stage.name)
         shutil.copyfile(Path(root) / "nbgrader_config.py", Path(tmp) / "nbgrader_config.py")
-        generate_release(tmp)
+        generate_release(tmp, stages)
+        names = set()
+        for stage in stages:
+            fresh = Path(tmp) / "release" / stage.name
+            committed = Path(root) / "release" / stage.name
+            names |= {Path(stage.name) / n for n in _tree(fresh) | _tree(committed)}
         fresh, committed = Path(tmp) / "release", Path(root) / "release"
-        names = (_tree(fresh) | _tree(committed)) - {Path("README.md")}
         return sorted(str(n) for n in names
                       if not (fresh / n).exists() or not (committed / n).exists()
                       or (fresh / n).read_bytes() != (committed / n).read_bytes())
@@ -222,7 +228,7 @@ def build(check=False, stage_names=None):
     if check:
         problems = [f"out of date: {p.relative_to(ROOT)}" for p in changed]
         problems += [f"release differs from a regeneration: release/{p}"
-                     for p in release_differences()]
+                     for p in release_differences(stages=stages)]
         return problems
     generate_release(stages=stages)
     return []

@@ -24,16 +24,16 @@ from .common import CheckFailed
 DEFAULT_SECRET = "cnn1d-development-secret"
 
 
-def _collect():
+def stage_checks(stage):
+    """{check name: function} of one stage (only that stage's module is imported,
+    so a broken module of one stage cannot cost another stage anything)."""
     from course.stages import STAGE_NAMES
 
-    checks = {}
-    for stage in STAGE_NAMES:  # one module per stage, named like the stage
-        module = importlib.import_module(f"{__name__}.{stage}")
-        for name, fn in vars(module).items():
-            if name.startswith("check_") and callable(fn):
-                checks[f"{stage}.{name[len('check_'):]}"] = fn
-    return checks
+    if stage not in STAGE_NAMES:
+        raise KeyError(f"unknown stage {stage!r}; known: {STAGE_NAMES}")
+    module = importlib.import_module(f"{__name__}.{stage}")
+    return {name[len("check_"):]: fn for name, fn in vars(module).items()
+            if name.startswith("check_") and callable(fn)}
 
 
 def derive_seed(check_id, student="", secret=None):
@@ -51,10 +51,11 @@ def derive_seed(check_id, student="", secret=None):
 
 def get_check(check_id):
     """The function of ``check_id`` ("stage.name"); KeyError names the valid ids."""
-    checks = _collect()
-    if check_id not in checks:
-        raise KeyError(f"unknown check {check_id!r}; known: {sorted(checks)}")
-    return checks[check_id]
+    stage, _, name = check_id.partition(".")
+    checks = stage_checks(stage)
+    if name not in checks:
+        raise KeyError(f"unknown check {check_id!r}; checks of {stage}: {sorted(checks)}")
+    return checks[name]
 
 
 def run_check(check_id, ns, student=None, secret=None):
@@ -68,4 +69,4 @@ def run_check(check_id, ns, student=None, secret=None):
     get_check(check_id)(ns, rng)
 
 
-__all__ = ["CheckFailed", "derive_seed", "get_check", "run_check"]
+__all__ = ["CheckFailed", "derive_seed", "get_check", "run_check", "stage_checks"]

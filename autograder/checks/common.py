@@ -36,11 +36,13 @@ def call(label, fn, *args, **kwargs):
             return fn(*args, **kwargs)
     except CheckFailed:
         raise
-    except NotImplementedError as exc:
+    except Exception as exc:  # noqa: BLE001 - any student error scores 0 with a reason
+        if type(exc).__name__ == "SandboxError":  # timed out, crashed: say so plainly
+            raise CheckFailed(f"{label}: {exc}") from None
+        if not isinstance(exc, NotImplementedError):
+            raise CheckFailed(f"{label} raised {type(exc).__name__}: {exc}") from None
         raise CheckFailed(f"{label} is not implemented yet ({type(exc).__name__}: {exc}). "
                           "Write its body in the answer cell.") from None
-    except Exception as exc:  # noqa: BLE001 - any student error scores 0 with a reason
-        raise CheckFailed(f"{label} raised {type(exc).__name__}: {exc}") from None
 
 
 def as_array(label, value, shape=None):

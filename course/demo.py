@@ -1,0 +1,58 @@
+"""``python -m course demo``: grade the sample class through nbgrader and print
+the grade table. Everything happens in a course folder of its own (default
+runs/demo/), so the repository's gradebook and folders are left alone.
+"""
+
+import time
+from pathlib import Path
+
+from course import flow
+from course.sample_class import BUGS, STUDENTS, answers_for
+from course.stages import STAGES
+
+
+def submissions():
+    """(student, stage) pairs of the sample class: the reference and the
+    untouched release submit every stage, a buggy student the stages of its bugs."""
+    for student in STUDENTS:
+        for stage in STAGES:
+            if student in ("reference", "untouched") or stage.name in BUGS[student]:
+                yield student, stage
+
+
+def run_demo(workdir="runs/demo", stages=STAGES, log=print):
+    """Release, submit the sample class, grade; returns {(student, stage): (score, max)}."""
+    workdir = Path(workdir).resolve()
+    t0 = time.perf_counter()
+    course, exchange = flow.make_course(workdir, stages)
+    log(f"course folder {course}")
+    flow.release(course, exchange, stages)
+    log(f"released {', '.join(s.name for s in stages)}")
+    names = {s.name for s in stages}
+    for student, stage in submissions():
+        if stage.name in names:
+            flow.submit(student, workdir, exchange, stage, answers_for(student, stage))
+    log("submitted the sample class; grading (nbgrader collect, autograde, generate_feedback, "
+        "export)...")
+    grades = flow.grade(course, exchange, stages)
+    log(f"graded in {time.perf_counter() - t0:.0f} s")
+    return grades, course
+
+
+def format_table(grades, stages=STAGES):
+    """A Markdown grade table: one row per student, one column per stage."""
+    students = sorted({s for s, _ in grades}, key=lambda s: (STUDENTS.index(s)
+                                                             if s in STUDENTS else 99, s))
+    header = "| student | " + " | ".join(s.name for s in stages) + " | total |"
+    lines = [header, "|" + "---|" * (len(stages) + 2)]
+    for student in students:
+        cells, total, total_max = [], 0.0, 0.0
+        for stage in stages:
+            if (student, stage.name) in grades:
+                score, max_score = grades[student, stage.name]
+                cells.append(f"{score:g} / {max_score:g}")
+                total, total_max = total + score, total_max + max_score
+            else:
+                cells.append("—")
+        lines.append(f"| {student} | " + " | ".join(cells) + f" | {total:g} / {total_max:g} |")
+    return "\n".join(lines)
