@@ -311,3 +311,59 @@ def plot_window_positions(n_in, filter_size, padding=0, stride=1, dilation=1, ax
     ax.set_title(f"L={n_in}, F={filter_size}, P={padding}, S={stride}, D={dilation}: "
                  f"L_out = {len(starts)}", fontsize=9)
     return ax.figure
+
+
+# --------------------------------------------------------------------------
+# Stage 3, multi_channel: input channels, kernels and feature maps.
+# --------------------------------------------------------------------------
+
+def plot_feature_maps(x, w, out, channel_names=None, map_names=None):
+    """Input channels, the kernels and the feature maps they produce, side by side.
+
+    Parameters
+    ----------
+    x : array_like, shape (C_in, L)
+    w : array_like, shape (C_out, C_in, F)
+    out : array_like, shape (C_out, L_out)
+        The layer's output: row o is the feature map of kernel w[o].
+    channel_names, map_names : list of str, optional
+
+    Returns
+    -------
+    matplotlib Figure
+    """
+    import matplotlib.pyplot as plt
+
+    x, w, out = (np.asarray(a, dtype=float) for a in (x, w, out))
+    C_in, C_out, F = x.shape[0], w.shape[0], w.shape[2]
+    channel_names = channel_names or [f"x[{c}]" for c in range(C_in)]
+    map_names = map_names or [f"out[{o}]" for o in range(C_out)]
+    fig = plt.figure(figsize=(12, 1.3 * max(C_in, C_out) + 1.0))
+    outer = fig.add_gridspec(1, 3, width_ratios=[4, 1, 4], wspace=0.25)
+    left = outer[0].subgridspec(C_in, 1, hspace=0.35)
+    middle = outer[1].subgridspec(C_out, 1, hspace=0.9)
+    right = outer[2].subgridspec(C_out, 1, hspace=0.35)
+    for c in range(C_in):
+        ax = fig.add_subplot(left[c])
+        ax.plot(x[c], color=f"C{c}")
+        ax.set_ylabel(channel_names[c], rotation=0, ha="right", va="center", fontsize=8)
+        ax.tick_params(labelsize=7)
+        if c == 0:
+            ax.set_title(f"input: {C_in} channels, length {x.shape[1]}", fontsize=9)
+    limit = np.abs(w).max() or 1.0
+    for o in range(C_out):
+        ax = fig.add_subplot(middle[o])
+        ax.imshow(w[o], cmap="coolwarm", vmin=-limit, vmax=limit, aspect="auto")
+        ax.set_xticks(range(F))
+        ax.set_yticks(range(C_in))
+        ax.tick_params(labelsize=6)
+        ax.set_ylabel("c", fontsize=7)
+        ax.set_title(f"w[{o}]: {C_in} x {F}", fontsize=8)
+        ax = fig.add_subplot(right[o])
+        ax.plot(out[o], color="k")
+        ax.set_ylabel(map_names[o], rotation=0, ha="left", va="center", fontsize=8)
+        ax.yaxis.set_label_position("right")
+        ax.tick_params(labelsize=7)
+        if o == 0:
+            ax.set_title(f"feature maps: {C_out} channels, length {out.shape[1]}", fontsize=9)
+    return fig
