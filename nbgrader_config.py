@@ -6,6 +6,7 @@ feedback/, gradebook.db) stays out of git.
 """
 
 import os
+import sys
 
 c = get_config()  # noqa: F821 - injected by nbgrader/traitlets
 
@@ -26,6 +27,33 @@ c.ClearSolutions.code_stub = {
 }
 
 # Hidden-test blocks call the checks of autograder/ (instructor-side only):
-# kernels that nbgrader starts from this course see the course root.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (c.CourseDirectory.root, os.environ.get("PYTHONPATH")) if p)
+# kernels that nbgrader starts from this course see the kit's root.
+KIT = os.path.dirname(os.path.abspath(__file__))
+if not os.path.isdir(os.path.join(KIT, "autograder")):  # a copy of this file elsewhere
+    KIT = os.environ.get("CNN1D_KIT", KIT)
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (KIT, os.environ.get("PYTHONPATH")) if p)
+
+# Autograde out of kernel: the submission's code runs in a sandboxed process,
+# the points are decided by autograder/grade.py (the same function as
+# `python -m autograder grade`), and nbgrader stores them in the gradebook.
+sys.path.insert(0, KIT)
+from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (  # noqa: E402
+    AssignLatePenalties,
+    CheckCellMetadata,
+    IgnorePattern,
+    LimitOutput,
+    SaveAutoGrades,
+)
+
+from autograder.nbgrader_plugin import OutOfKernelGrade  # noqa: E402
+
+c.Autograde.autograde_preprocessors = [
+    OutOfKernelGrade,  # instead of nbgrader's Execute
+    IgnorePattern,
+    ClearMetadataPreprocessor,
+    LimitOutput,
+    SaveAutoGrades,
+    AssignLatePenalties,
+    CheckCellMetadata,
+]

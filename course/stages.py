@@ -37,6 +37,9 @@ class Check:
     name: str
     points: float
     summary: str
+    # Wall-clock limit, in seconds, for each call the check makes into the
+    # submission's code when it is graded out of kernel.
+    timeout: float = 30.0
 
 
 @dataclass(frozen=True)

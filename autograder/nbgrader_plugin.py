@@ -1,0 +1,47 @@
+"""nbgrader's ``autograde`` step, done out of kernel.
+
+nbgrader normally executes the submission in a Jupyter kernel and scores a
+test cell by whether it raised: the submission's code and the tests share one
+process, so the submission can patch the tests. This preprocessor replaces
+that step (``Execute``) in ``nbgrader_config.py``: it grades the sanitized
+notebook (nbgrader has already restored the test cells from the gradebook)
+with ``autograder.grade.grade_notebook``, the same function the command line
+uses, and writes each check's outcome into its test cell's output: nothing
+for a pass, an error carrying the check's message for a failure. nbgrader's
+own SaveAutoGrades then stores the points in the gradebook, and
+generate_feedback shows the messages.
+"""
+
+from nbformat.v4 import new_output
+from nbgrader.preprocessors import NbGraderPreprocessor
+
+from .grade import grade_notebook, read_secret
+
+
+class OutOfKernelGrade(NbGraderPreprocessor):
+    """Grade every check of the assignment in the sandbox and record the outcomes."""
+
+    def preprocess(self, nb, resources):
+        info = resources["nbgrader"]
+        result = grade_notebook(nb, info["assignment"], student=info["student"],
+                                secret=read_secret())
+        outcomes = {check.id.split(".", 1)[1]: check for check in result.checks}
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            cell.outputs = []
+            meta = cell.metadata.get("nbgrader", {})
+            outcome = outcomes.get(meta.get("grade_id")) if meta.get("grade") else None
+            if outcome is None:
+                continue
+            if outcome.passed:
+                cell.outputs = [new_output("stream", name="stdout",
+                                           text=f"passed: {outcome.points:g} / "
+                                                f"{outcome.max_points:g} points\n")]
+            else:
+                cell.outputs = [new_output("error", ename="AssertionError",
+                                           evalue=outcome.message,
+                                           traceback=[f"Check {outcome.id} failed "
+                                                      f"(0 / {outcome.max_points:g} points):",
+                                                      *outcome.message.splitlines()])]
+        return nb, resources

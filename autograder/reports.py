@@ -1,0 +1,60 @@
+"""Machine-readable and human results of a grading run: JSON, JUnit XML, Markdown."""
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+
+def to_json(results):
+    """``{"submissions": [...]}`` with every check, as documented in the README."""
+    return json.dumps({"submissions": [r.as_dict() for r in results]}, indent=2) + "\n"
+
+
+def to_junit(results):
+    """One <testsuite> per submission, one <testcase> per check."""
+    suites = ET.Element("testsuites", name="cnn1d-autograder")
+    for r in results:
+        failed = sum(not c.passed for c in r.checks)
+        suite = ET.SubElement(suites, "testsuite", name=f"{r.student}/{r.assignment}",
+                              tests=str(len(r.checks)), failures=str(failed), errors="0",
+                              skipped="0")
+        ET.SubElement(ET.SubElement(suite, "properties"), "property", name="score",
+                      value=f"{r.score:g}/{r.max_score:g}")
+        for c in r.checks:
+            case = ET.SubElement(suite, "testcase", classname=f"{r.student}.{r.assignment}",
+                                 name=c.id)
+            if not c.passed:
+                failure = ET.SubElement(case, "failure", message=c.message.splitlines()[0][:500])
+                failure.text = c.message
+    ET.indent(suites)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _cell(text):
+    return text.replace("|", "\\|").replace("\n", "<br>")
+
+
+def to_markdown(results):
+    """A summary table, then every failed check with its message."""
+    lines = ["# Grading summary", "", "| student | assignment | score | checks passed |",
+             "|---|---|---|---|"]
+    for r in results:
+        passed = sum(c.passed for c in r.checks)
+        lines.append(f"| {_cell(r.student)} | {r.assignment} | {r.score:g} / {r.max_score:g} | "
+                     f"{passed} / {len(r.checks)} |")
+    failures = [(r, c) for r in results for c in r.checks if not c.passed]
+    if failures:
+        lines += ["", "## Failed checks", "", "| student | check | points | message |",
+                  "|---|---|---|---|"]
+        for r, c in failures:
+            lines.append(f"| {_cell(r.student)} | {c.id} | 0 / {c.max_points:g} | "
+                         f"{_cell(c.message)} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(results, json_path=None, junit_path=None, markdown_path=None):
+    for path, render in ((json_path, to_json), (junit_path, to_junit),
+                         (markdown_path, to_markdown)):
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(render(results))
