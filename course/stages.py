@@ -39,7 +39,7 @@ class Check:
     summary: str
     # Wall-clock limit, in seconds, for each call the check makes into the
     # submission's code when it is graded out of kernel.
-    timeout: float = 30.0
+    timeout: float = 10.0
 
 
 @dataclass(frozen=True)
