@@ -245,13 +245,25 @@ class Conv1d(Layer):
     -----
     ``L_out = floor((L + 2P - D*(F - 1) - 1) / S) + 1``.
 
-    Forward gathers every receptive field into a matrix ``cols`` of shape
-    (N*L_out, C_in*F), so the whole convolution is one matrix product. The
-    backward reuses the same matrix: ``dw = dout_mat.T @ cols``, and
-    ``dcols = dout_mat @ w_mat`` is scattered back (col2im) into ``dx``.
+    Forward gathers every receptive field into a matrix ``cols`` (im2col):
+    row ``c*F + k`` holds tap k of input channel c for every output position
+    of every sample, shape (C_in*F, N, L_out). The convolution is then a
+    matrix product with ``w_mat = w.reshape(C_out, C_in*F)``. The backward
+    reuses the same matrix: with ``dout_mat`` the upstream gradient as
+    (C_out, N*L_out), ``dw = dout_mat @ cols.T``, and
+    ``dcols = w_mat.T @ dout_mat`` is added back (col2im) into ``dx``.
+
+    ``cols`` is about F/S times larger than x. To bound memory (and keep the
+    buffer in the CPU cache) a batch whose ``cols`` would exceed
+    ``max_cols_bytes`` is processed in slices of as many samples as fit (at
+    least one); the backward then rebuilds each slice's ``cols`` rather than
+    keeping them all.
     """
 
     params = ("w", "b")
+    #: Largest im2col buffer in bytes: 4 MiB stays in the cache, and a
+    #: long input costs a bounded amount of memory.
+    max_cols_bytes = 4 * 2**20
 
     def __init__(self, w, b, stride=1, padding=0, padding_mode="zeros", dilation=1,
                  padding_value=0.0):
@@ -314,14 +326,28 @@ class Conv1d(Layer):
             )
         x_pad = pad1d(x3, P_l, P_r, self.padding_mode, self.padding_value)  # (N, C_in, Lp)
         L_out = (x_pad.shape[2] - span) // S + 1
-        windows = np.lib.stride_tricks.sliding_window_view(x_pad, span, axis=2)
-        windows = windows[:, :, ::S, ::D]                           # (N, C_in, L_out, F)
-        cols = windows.transpose(0, 2, 1, 3).reshape(N * L_out, C_in * F)
-        if np.may_share_memory(cols, x):  # a view of the caller's x: keep our own copy
-            cols = cols.copy()
-        out = cols @ self.w.reshape(C_out, C_in * F).T              # (N*L_out, C_out)
-        out = out.reshape(N, L_out, C_out).transpose(0, 2, 1) + self.b[:, None]
-        self._cache = (cols, x3.shape, L_out, x.ndim)
+        last = S * (L_out - 1) + 1
+        dtype = np.result_type(x3, self.w, self.b)
+        w_mat = self.w.reshape(C_out, C_in * F).astype(dtype, copy=False)
+        out = np.empty((N, C_out, L_out), dtype=dtype)
+        step = max(1, self.max_cols_bytes // (C_in * F * L_out * out.itemsize))  # samples
+        cols = None
+        for n0 in range(0, N, step):
+            x_t = x_pad[n0:n0 + step].transpose(1, 0, 2)                # (C_in, n, Lp), a view
+            n = x_t.shape[1]
+            cols = np.empty((C_in, F, n, L_out), dtype=dtype)
+            for k in range(F):  # im2col, one tap at a time: window i reads x_pad[i*S + k*D]
+                cols[:, k] = x_t[:, :, k * D:k * D + last:S]
+            cols = cols.reshape(C_in * F, n, L_out)
+            # One product per sample, written straight into out in the
+            # channels-first layout: no transposed copy of the output.
+            np.matmul(w_mat, cols.transpose(1, 0, 2), out=out[n0:n0 + n])
+            out[n0:n0 + n] += self.b[:, None]                           # (n, C_out, L_out)
+        if step < N:  # several slices: backward rebuilds each one's cols from x_pad
+            cols = None
+            if np.may_share_memory(x_pad, x):  # the caller may change x before backward
+                x_pad = x_pad.copy()
+        self._cache = (cols, x_pad, L_out, x.ndim)
         return out if batched else out[0]
 
     def backward(self, dout):
@@ -335,20 +361,42 @@ class Conv1d(Layer):
         -------
         dx : ndarray, same shape as the input x.
         """
-        cols, (N, C_in, L), L_out, x_ndim = self._require_cache()
+        cached_cols, x_pad, L_out, x_ndim = self._require_cache()
         dout = as_float_array("dout", dout, ndim=x_ndim)
         dout3 = dout if x_ndim == 3 else dout[None]
+        N, C_in, _ = x_pad.shape
         C_out, _, F = self.w.shape
         check_same_shape("dout", dout3, (N, C_out, L_out), "the forward output")
         P_l, P_r = self.pad
         S, D = self.stride, self.dilation
-        dout_mat = dout3.transpose(0, 2, 1).reshape(N * L_out, C_out)
-        self.dw = (dout_mat.T @ cols).reshape(self.w.shape)
-        self.db = dout3.sum(axis=(0, 2))
-        dcols = (dout_mat @ self.w.reshape(C_out, C_in * F)).reshape(N, L_out, C_in, F)
-        dx_pad = np.zeros((N, C_in, L + P_l + P_r), dtype=dcols.dtype)
         last = S * (L_out - 1) + 1
-        for k in range(F):  # col2im: tap k of window i read x_pad[i*S + k*D]
-            dx_pad[:, :, k * D:k * D + last:S] += dcols[:, :, :, k].transpose(0, 2, 1)
+        dtype = np.result_type(dout3, x_pad, self.w)
+        w_mat = self.w.reshape(C_out, C_in * F).astype(dtype, copy=False)
+        dw = np.zeros((C_out, C_in * F), dtype=dtype)
+        dx_pad = np.zeros(x_pad.shape, dtype=dtype)                       # (N, C_in, Lp)
+        if cached_cols is None:
+            step = max(1, self.max_cols_bytes // (C_in * F * L_out * dw.itemsize))
+        else:  # forward kept the whole batch's cols
+            step = N
+        for n0 in range(0, N, step):
+            n = min(step, N - n0)
+            if cached_cols is not None:
+                cols = cached_cols
+            else:  # the same im2col as in forward, for this slice only
+                x_t = x_pad[n0:n0 + n].transpose(1, 0, 2)              # (C_in, n, Lp), a view
+                cols = np.empty((C_in, F, n, L_out), dtype=dtype)
+                for k in range(F):
+                    cols[:, k] = x_t[:, :, k * D:k * D + last:S]
+            cols = cols.reshape(C_in * F, n * L_out)
+            # dout as one (C_out, n*L_out) matrix (a copy), so that dw and
+            # dcols are one large product each rather than n small ones.
+            dout_mat = dout3[n0:n0 + n].transpose(1, 0, 2).reshape(C_out, n * L_out)
+            dw += dout_mat @ cols.T
+            dcols = (w_mat.T @ dout_mat).reshape(C_in, F, n, L_out)
+            dx_t = dx_pad[n0:n0 + n].transpose(1, 0, 2)                  # (C_in, n, Lp), a view
+            for k in range(F):  # col2im: tap k of window i read x_pad[i*S + k*D]
+                dx_t[:, :, k * D:k * D + last:S] += dcols[:, k]
+        self.dw = dw.reshape(self.w.shape)
+        self.db = dout3.sum(axis=(0, 2))
         dx = pad1d_backward(dx_pad, P_l, P_r, self.padding_mode)
         return dx if x_ndim == 3 else dx[0]

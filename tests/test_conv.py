@@ -805,3 +805,52 @@ def test_conv1d_refuses_empty_input(mode):
     layer = Conv1d(np.ones((1, 1, 1)), np.zeros(1), padding=1, padding_mode=mode)
     with pytest.raises(ValueError, match=r"\bx\b"):
         layer.forward(np.ones((1, 1, 0)))
+
+
+# --------------------------------------------------------------------------
+# Bounded memory: a large batch is processed in slices of samples.
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("mode", "padding"), [("zeros", 0), ("zeros", 2), ("reflect", 2)])
+def test_conv1d_batch_slices_match_the_whole_batch(mode, padding):
+    """With a small max_cols_bytes the layer works on 3 samples at a time and
+    backward rebuilds cols; the results are those of one slice, even when the
+    caller overwrites x between forward and backward."""
+    rng = np.random.default_rng(19)
+    x = rng.standard_normal((7, 3, 20))
+    w, b = rng.standard_normal((4, 3, 5)), rng.standard_normal(4)
+    kwargs = dict(stride=2, padding=padding, padding_mode=mode, dilation=2)
+    whole = Conv1d(w, b, **kwargs)
+    out = whole.forward(x)
+    dout = rng.standard_normal(out.shape)
+    dx = whole.backward(dout)
+    sliced = Conv1d(w, b, **kwargs)
+    sliced.max_cols_bytes = 3 * (3 * 5 * out.shape[2] * 8)  # three samples' cols
+    x_mine = x.copy()
+    assert_rel_close(sliced.forward(x_mine), out, 1e-12, "out")
+    x_mine[...] = 0.0
+    assert_rel_close(sliced.backward(dout), dx, 1e-12, "dx")
+    assert_rel_close(sliced.dw, whole.dw, 1e-12, "dw")
+    assert_rel_close(sliced.db, whole.db, 1e-12, "db")
+
+
+def test_conv1d_im2col_memory_is_bounded():
+    """Peak memory of forward + backward stays below the whole batch's im2col matrix."""
+    import tracemalloc
+
+    rng = np.random.default_rng(20)
+    N, C_in, L, C_out, F = 64, 4, 2000, 8, 9
+    x = rng.standard_normal((N, C_in, L))
+    dout = rng.standard_normal((N, C_out, L))
+    layer = Conv1d(rng.standard_normal((C_out, C_in, F)), np.zeros(C_out), padding="same")
+    whole_cols_bytes = N * C_in * F * L * 8                        # 36.9 MB
+    tracemalloc.start()
+    try:
+        layer.forward(x)
+        layer.backward(dout)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # x_pad, out, dx_pad (4 + 8 + 4 MB) and one slice's buffers.
+    assert peak < whole_cols_bytes, f"peak {peak / 2**20:.1f} MB"
