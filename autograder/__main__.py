@@ -31,6 +31,7 @@ def _parser():
     grade.add_argument("--json", metavar="FILE", help="write the results as JSON")
     grade.add_argument("--junit", metavar="FILE", help="write JUnit XML (one testcase per check)")
     grade.add_argument("--markdown", metavar="FILE", help="write a Markdown summary")
+    grade.add_argument("--csv", metavar="FILE", help="write a grade CSV (one row per submission)")
     grade.add_argument("--workers", type=_positive_int, default=1, metavar="N",
                        help="grade N submissions in parallel (default: 1)")
     grade.add_argument("--student", help="student id for a single notebook (default: from the "
@@ -73,7 +74,7 @@ def _grade(args):
     except GraderError as exc:
         print(f"grader failure: {exc}", file=sys.stderr)
         return EXIT_FAILURE
-    write_reports(results, args.json, args.junit, args.markdown)
+    write_reports(results, args.json, args.junit, args.markdown, args.csv)
     if not args.quiet:
         print(to_markdown(results))
     return EXIT_OK

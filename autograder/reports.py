@@ -1,5 +1,7 @@
 """Machine-readable and human results of a grading run: JSON, JUnit XML, Markdown."""
 
+import csv
+import io
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -52,9 +54,19 @@ def to_markdown(results):
     return "\n".join(lines) + "\n"
 
 
-def write_reports(results, json_path=None, junit_path=None, markdown_path=None):
+def to_csv(results):
+    """One row per submission: student, assignment, score, max_score (a grade book)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["student", "assignment", "score", "max_score"])
+    for r in results:
+        writer.writerow([r.student, r.assignment, f"{r.score:g}", f"{r.max_score:g}"])
+    return out.getvalue()
+
+
+def write_reports(results, json_path=None, junit_path=None, markdown_path=None, csv_path=None):
     for path, render in ((json_path, to_json), (junit_path, to_junit),
-                         (markdown_path, to_markdown)):
+                         (markdown_path, to_markdown), (csv_path, to_csv)):
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             Path(path).write_text(render(results))

@@ -1,0 +1,108 @@
+"""Tests of `python -m autograder grade` and `check`: inputs, reports, exit codes,
+reproducibility. Stage 1 keeps them fast."""
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.checks import derive_seed
+from course.flow import reference_answers
+from course.stages import get_stage
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGE = get_stage("single_channel")
+
+
+def _submission(tree, student, answers):
+    nb = nbformat.read(ROOT / "release" / STAGE.name / STAGE.notebook, as_version=4)
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if answers and grade_id in answers:
+            cell.source = answers[grade_id]
+    folder = tree / student / STAGE.name
+    folder.mkdir(parents=True)
+    nbformat.write(nb, folder / STAGE.notebook)
+    return folder / STAGE.notebook
+
+
+def _run(*args, cwd=ROOT):
+    env = dict(os.environ, PYTHONPATH="")
+    return subprocess.run([sys.executable, "-m", "autograder", *args], cwd=cwd,
+                          capture_output=True, text=True, env=env)
+
+
+@pytest.fixture(scope="module")
+def graded_tree(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("grade")
+    tree = tmp / "submitted"
+    _submission(tree, "ada", reference_answers(STAGE))
+    _submission(tree, "bob", None)
+    proc = _run("grade", str(tree), "--json", str(tmp / "r.json"), "--junit",
+                str(tmp / "r.xml"), "--markdown", str(tmp / "r.md"), "--quiet")
+    return proc, tmp
+
+
+def test_grades_a_submitted_tree_with_exit_code_0(graded_tree):
+    proc, tmp = graded_tree
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((tmp / "r.json").read_text())
+    subs = {s["student"]: s for s in data["submissions"]}
+    assert set(subs) == {"ada", "bob"}
+    assert subs["ada"]["score"] == subs["ada"]["max_score"] == STAGE.max_score
+    assert subs["bob"]["score"] == 0.0 and subs["bob"]["assignment"] == STAGE.name
+    for check in subs["bob"]["checks"]:
+        assert set(check) >= {"id", "points", "max_points", "passed", "message"}
+        assert not check["passed"] and "not implemented yet" in check["message"]
+
+
+def test_junit_and_markdown_reports(graded_tree):
+    _, tmp = graded_tree
+    suites = ET.parse(tmp / "r.xml").getroot()
+    cases = suites.findall(".//testcase")
+    assert len(cases) == 2 * len(STAGE.checks)
+    failures = suites.findall(".//failure")
+    assert len(failures) == len(STAGE.checks)  # bob's
+    md = (tmp / "r.md").read_text()
+    assert "| ada | single_channel | 10 / 10 |" in md and "## Failed checks" in md
+
+
+def test_regrade_is_identical_and_seeds_depend_on_student_and_secret(tmp_path):
+    path = _submission(tmp_path, "cy", reference_answers(STAGE))
+    first = _run("grade", str(path), "--json", str(tmp_path / "a.json"), "--quiet")
+    second = _run("grade", str(path), "--json", str(tmp_path / "b.json"), "--quiet")
+    assert first.returncode == second.returncode == 0
+    assert (tmp_path / "a.json").read_text() == (tmp_path / "b.json").read_text()
+    seed = derive_seed("single_channel.forward", "cy", "s1")
+    assert seed == derive_seed("single_channel.forward", "cy", "s1")
+    assert seed != derive_seed("single_channel.forward", "dee", "s1")
+    assert seed != derive_seed("single_channel.forward", "cy", "s2")
+    assert seed != derive_seed("single_channel.backward_dx", "cy", "s1")
+
+
+@pytest.mark.parametrize("args", [["grade", "/no/such/path"], ["grade"], ["fly"],
+                                  ["grade", "pyproject.toml"], ["grade", "x", "--workers", "0"]])
+def test_usage_errors_exit_2(args):
+    proc = _run(*args)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert "error" in proc.stderr
+
+
+def test_self_check_exit_codes(tmp_path):
+    good = _submission(tmp_path, "ok", reference_answers(STAGE))
+    bad = _submission(tmp_path, "stub", None)
+    for name in ("cnn1d_helpers.py",):
+        for folder in (good.parent, bad.parent):
+            (folder / name).write_bytes((ROOT / "course" / name).read_bytes())
+    ok = _run("check", str(good))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert f"{len(STAGE.checks)} passed, 0 failed" in ok.stdout
+    fail = _run("check", str(bad))
+    assert fail.returncode == 1
+    assert f"0 passed, {len(STAGE.checks)} failed" in fail.stdout
+    assert "not written yet" in fail.stdout
