@@ -367,3 +367,184 @@ def plot_feature_maps(x, w, out, channel_names=None, map_names=None):
         if o == 0:
             ax.set_title(f"feature maps: {C_out} channels, length {out.shape[1]}", fontsize=9)
     return fig
+
+
+# --------------------------------------------------------------------------
+# Stage 4, mini_batch: padding modes and the patch matrix (im2col).
+# --------------------------------------------------------------------------
+
+def _padded_sources(L, pad, mode):
+    """Index of the sample of x behind each of the pad + L + pad padded
+    positions (-1: a fabricated constant), following the course's modes."""
+    j = np.arange(-pad, L + pad)
+    if mode in ("zeros", "constant"):
+        return np.where((j >= 0) & (j < L), j, -1)
+    if mode == "reflect":
+        j = np.where(j < 0, -j, j)
+        return np.where(j >= L, 2 * (L - 1) - j, j)
+    if mode == "symmetric":
+        j = np.where(j < 0, -j - 1, j)
+        return np.where(j >= L, 2 * L - 1 - j, j)
+    if mode == "replicate":
+        return np.clip(j, 0, L - 1)
+    if mode == "circular":
+        return j % L
+    raise ValueError(f"mode must be a padding mode of the course, got {mode!r}")
+
+
+def plot_padding_modes(x, pad, modes=("zeros", "constant", "reflect", "symmetric",
+                                      "replicate", "circular"), value=None, ax=None):
+    """Draw ``x`` padded by ``pad`` samples on each side in several modes, one
+    panel per mode: the real samples in black, the fabricated ones in colour.
+
+    Parameters
+    ----------
+    x : array_like, shape (L,)
+    pad : int
+        Samples added on each side (at most L - 1, so that reflect works).
+    modes : sequence of str
+    value : float, optional
+        The constant of "constant" mode; default: the median of x.
+
+    Returns
+    -------
+    matplotlib Figure
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    x = np.asarray(x, dtype=float)
+    L = len(x)
+    value = float(np.median(x)) if value is None else float(value)
+    if ax is None:
+        _, ax = plt.subplots(len(modes), 1, figsize=(8, 1.25 * len(modes) + 0.6), sharex=True,
+                             sharey=True, squeeze=False)
+        ax = ax[:, 0]
+    positions = np.arange(-pad, L + pad)
+    for a, mode in zip(ax, modes, strict=True):
+        src = _padded_sources(L, pad, mode)
+        fill = 0.0 if mode == "zeros" else value
+        padded = np.where(src >= 0, x[np.maximum(src, 0)], fill)
+        inside = (positions >= 0) & (positions < L)
+        a.axvspan(-pad - 0.5, -0.5, color="0.93")
+        a.axvspan(L - 0.5, L + pad - 0.5, color="0.93")
+        a.plot(positions, padded, color="0.75", lw=1, zorder=1)
+        a.plot(positions[inside], padded[inside], "o", color="k", ms=4, zorder=2)
+        a.plot(positions[~inside], padded[~inside], "s", color="tab:red", ms=5, zorder=3)
+        for p, s in zip(positions[~inside], src[~inside], strict=True):
+            label = f"x[{s}]" if s >= 0 else ("0" if mode == "zeros" else "v")
+            a.annotate(label, (p, padded[p + pad]), xytext=(0, 5), textcoords="offset points",
+                       ha="center", fontsize=6, color="tab:red")
+        a.set_ylabel(mode, rotation=0, ha="right", va="center", fontsize=9)
+        a.tick_params(labelsize=7)
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax[0].set_title(f"x of length {L} padded with {pad} fabricated samples (red) on each side",
+                    fontsize=9)
+    ax[-1].set_xlabel("position (x[0] at 0)")
+    return ax[0].figure
+
+
+def plot_patch_matrix(x, filter_size, stride=1, dilation=1, max_rows=12):
+    """The input row and its patch matrix (im2col): row i lists the samples
+    window i reads, ``x[i*S + k*D]`` for k = 0 .. F-1.
+
+    Parameters
+    ----------
+    x : array_like, shape (L,)
+        An (already padded) sequence.
+    filter_size, stride, dilation : int
+        F, S and D.
+    max_rows : int
+        Draw at most this many windows.
+
+    Returns
+    -------
+    matplotlib Figure
+    """
+    import matplotlib.pyplot as plt
+
+    x = np.asarray(x, dtype=float)
+    L, F = len(x), filter_size
+    L_out = (L - dilation * (F - 1) - 1) // stride + 1
+    idx = np.arange(L_out)[:, None] * stride + np.arange(F) * dilation   # (L_out, F)
+    rows = min(L_out, max_rows)
+    cmap = plt.get_cmap("tab20")
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(max(6.0, 0.5 * L + 1), 0.45 * rows + 2.2),
+        gridspec_kw={"height_ratios": [1, max(rows, 1)]})
+    for j in range(L):
+        top.add_patch(plt.Rectangle((j, 0), 1, 1, fc=cmap(j % 20), ec="k", alpha=0.6))
+        top.text(j + 0.5, 0.5, f"{x[j]:g}", ha="center", va="center", fontsize=7)
+        top.text(j + 0.5, 1.15, str(j), ha="center", va="bottom", fontsize=6)
+    top.set_xlim(0, L)
+    top.set_ylim(0, 1.7)
+    top.axis("off")
+    top.set_title(f"x (length {L}): each colour is one sample", fontsize=9)
+    for i in range(rows):
+        for k in range(F):
+            j = idx[i, k]
+            bottom.add_patch(plt.Rectangle((k, rows - 1 - i), 1, 1, fc=cmap(j % 20), ec="k",
+                                           alpha=0.6))
+            bottom.text(k + 0.5, rows - 0.5 - i, f"x[{j}]", ha="center", va="center",
+                        fontsize=7)
+        bottom.text(-0.2, rows - 0.5 - i, f"window {i}", ha="right", va="center", fontsize=7)
+    bottom.set_xlim(-2.2, max(F, L / 2))
+    bottom.set_ylim(0, rows)
+    bottom.set_aspect("equal")
+    bottom.axis("off")
+    bottom.set_title(f"patch matrix: {L_out} windows x F={F} taps (S={stride}, D={dilation})"
+                     + (f", first {rows} shown" if rows < L_out else ""), fontsize=9)
+    return fig
+
+
+# --------------------------------------------------------------------------
+# Self-check: run a notebook's visible tests from the command line
+#   python cnn1d_helpers.py check single_channel.ipynb
+# (nbgrader's Validate always exits 0; this exits 1 when a test fails.)
+# --------------------------------------------------------------------------
+
+def self_check(notebook, timeout=600):
+    """Execute ``notebook`` and report each graded test cell; returns an exit code.
+
+    Returns 0 when every test cell ran without error, 1 otherwise (2 when the
+    notebook cannot be read).
+    """
+    import os
+
+    try:
+        import nbformat
+        from nbclient import NotebookClient
+    except ImportError:
+        print("self-check needs nbclient and nbformat (they come with JupyterLab)")
+        return 2
+    try:
+        nb = nbformat.read(notebook, as_version=4)
+    except (OSError, ValueError) as exc:
+        print(f"cannot read {notebook}: {exc}")
+        return 2
+    folder = os.path.dirname(os.path.abspath(notebook))
+    client = NotebookClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3",
+                            resources={"metadata": {"path": folder}})
+    client.execute()
+    passed = failed = 0
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type != "code" or not meta.get("grade"):
+            continue
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        name = meta.get("grade_id", "?")
+        if errors:
+            failed += 1
+            print(f"FAIL {name}: {errors[0].get('ename')}: {errors[0].get('evalue')}")
+        else:
+            passed += 1
+            print(f"ok   {name}")
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] != "check":
+        print("usage: python cnn1d_helpers.py check NOTEBOOK.ipynb")
+        sys.exit(2)
+    sys.exit(self_check(sys.argv[2]))
