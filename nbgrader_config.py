@@ -37,10 +37,15 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (KIT, os.environ.get("PYTH
 # the points are decided by autograder/grade.py (the same function as
 # `python -m autograder grade`), and nbgrader stores them in the gradebook.
 sys.path.insert(0, KIT)
-from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+from nbconvert.preprocessors import (  # noqa: E402
+    ClearMetadataPreprocessor,
+    CSSHTMLHeaderPreprocessor,
+)
 from nbgrader.preprocessors import (  # noqa: E402
     AssignLatePenalties,
     CheckCellMetadata,
+    ClearHiddenTests,
+    GetGrades,
     IgnorePattern,
     LimitOutput,
     SaveAutoGrades,
@@ -57,3 +62,7 @@ c.Autograde.autograde_preprocessors = [
     AssignLatePenalties,
     CheckCellMetadata,
 ]
+
+# Hidden tests never reach a student: the autograded notebook holds them
+# (nbgrader restored them), so the feedback strips them before rendering.
+c.GenerateFeedback.preprocessors = [ClearHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]

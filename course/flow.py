@@ -96,7 +96,9 @@ def grade(course, exchange, stages):
 
 
 def read_grades(path):
-    """{(student, assignment): (score, max_score)} from nbgrader's grades.csv."""
+    """{(student, assignment): (score, max_score)} of the submissions in grades.csv."""
     with open(path, newline="") as f:
+        # nbgrader lists every student for every assignment; no timestamp means
+        # no submission
         return {(r["student_id"], r["assignment"]): (float(r["score"]), float(r["max_score"]))
-                for r in csv.DictReader(f)}
+                for r in csv.DictReader(f) if r["timestamp"]}
