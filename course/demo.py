@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from course import flow
-from course.sample_class import BUGS, STUDENTS, answers_for
+from course.sample_class import BUGS, CUSTOM, STUDENTS, answers_for
 from course.stages import STAGES
 
 
@@ -16,7 +16,8 @@ def submissions():
     untouched release submit every stage, a buggy student the stages of its bugs."""
     for student in STUDENTS:
         for stage in STAGES:
-            if student in ("reference", "untouched") or stage.name in BUGS[student]:
+            if (student in ("reference", "untouched") or stage.name in BUGS.get(student, {})
+                    or CUSTOM.get(student) == stage.name):
                 yield student, stage
 
 

@@ -1,5 +1,6 @@
 """The sample class graded by ``make demo``: a reference submission, an
-untouched release, and students with typical bugs.
+untouched release, students with typical bugs, a cheating student and one
+whose code kills the process running it.
 
 A buggy submission is the reference answer with one textual change, so each
 one is a realistic mistake; a change whose text is no longer found in the
@@ -22,7 +23,31 @@ BUGS = {
     },
 }
 
-STUDENTS = ("reference", "untouched", *BUGS)
+# Whole answers of the cheating and the crashing student (stage 1): a layer
+# that returns zeros and patches numpy so that every comparison succeeds, and
+# the reference layer whose forward ends the process.
+ZEROS_AND_PATCHED_NUMPY = """
+class SimpleConv1d(Layer):
+    def __init__(self, w, b):
+        self.w, self.b = np.asarray(w, dtype=float), np.asarray(b, dtype=float)
+        self.dw, self.db = np.zeros_like(self.w), np.zeros_like(self.b)
+
+    def forward(self, x):
+        self.x = x
+        return np.zeros(len(x) - len(self.w) + 1)
+
+    def backward(self, dout):
+        return np.zeros(len(self.x))
+
+
+np.allclose = lambda *args, **kwargs: True
+np.testing.assert_allclose = lambda *args, **kwargs: None
+"""
+CRASH = "\n\nimport os\n\nSimpleConv1d.forward = lambda self, x: os._exit(1)\n"
+
+CUSTOM = {"cheater": "single_channel", "crasher": "single_channel"}
+
+STUDENTS = ("reference", "untouched", *BUGS, *CUSTOM)
 
 
 def answers_for(student, stage):
@@ -30,6 +55,11 @@ def answers_for(student, stage):
     if student == "untouched":
         return None
     answers = reference_answers(stage)
+    if student == "cheater":
+        return {"simple_conv1d": ZEROS_AND_PATCHED_NUMPY}
+    if student == "crasher":
+        answers["simple_conv1d"] += CRASH
+        return answers
     for grade_id, good, bad, _ in BUGS.get(student, {}).get(stage.name, []):
         if good not in answers[grade_id]:
             raise ValueError(f"sample bug of {student!r} no longer applies: {good!r} is not in "
