@@ -7,7 +7,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo test lint format build train train-mnist1d train-mnist clean
+.PHONY: help venv demo test lint format build train train-mnist1d train-mnist bench clean
 
 help:
 	@echo "make demo           build the release and grade the sample class through nbgrader"
@@ -15,6 +15,7 @@ help:
 	@echo "make build          solution cells from solutions/, helper copies, release/ (nbgrader)"
 	@echo "make train          train the reference CNN on MNIST-1D (generated offline)"
 	@echo "make train-mnist    train on the embedded MNIST subset (784-sample sequences)"
+	@echo "make bench          time the reference against PyTorch (installs torch==2.13.0 into .venv)"
 	@echo "make lint | format  ruff check | ruff format"
 	@echo "make clean          remove run-time state (keeps .venv)"
 
@@ -53,6 +54,12 @@ format: venv
 
 test: venv lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# PyTorch is a benchmark peer only, never a dependency of the kit. Both it and
+# numpy's OpenBLAS get the machine's 2 threads (see course/bench.py).
+bench: venv
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install torch==2.13.0
+	OPENBLAS_NUM_THREADS=2 $(PY) -m course bench --training --json docs/benchmark.json
 
 clean:
 	rm -rf runs submitted autograded feedback gradebook.db .pytest_cache .ruff_cache

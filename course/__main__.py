@@ -8,6 +8,9 @@ build   Write the solution cells from solutions/, copy the student helpers
         and regenerate release/ with nbgrader (--check: only report drift).
 demo    Grade the sample class (reference, untouched release, buggy
         students) through nbgrader and print the grade table.
+bench   Time the reference Conv1d and MaxPool1d against PyTorch on the CPU
+        (--training: also train the presets with both); writes
+        docs/benchmark.md and docs/benchmark.png.
 
 Exit codes: 0 success, 2 usage error (bad arguments), 1 anything else.
 """
@@ -43,6 +46,16 @@ def _parser():
     demo.add_argument("--workdir", default="runs/demo", help="default: %(default)s")
     demo.add_argument("--stage", action="append", default=None, metavar="NAME",
                       help="only this stage (repeatable); default: all")
+    bench = sub.add_parser("bench", help="time the reference layers (and training) against "
+                                         "PyTorch; needs torch installed")
+    bench.add_argument("--json", default=None, metavar="FILE", help="also write every number here")
+    bench.add_argument("--training", action="store_true",
+                       help="also train the presets with the reference and a PyTorch twin "
+                            "(several minutes)")
+    bench.add_argument("--quick", action="store_true",
+                       help="two small shapes, 3 repetitions, 200 training steps: a smoke test")
+    bench.add_argument("--out", default="docs", metavar="DIR",
+                       help="where to write benchmark.md and benchmark.png (default: %(default)s)")
     return parser
 
 
@@ -101,6 +114,11 @@ def main(argv=None):
         print(format_table(grades, stages))
         print(f"\nfeedback HTML: {course / 'feedback'}/<student>/<stage>/<stage>.html")
         print(f"grades CSV:    {course / 'grades.csv'}")
+    elif args.command == "bench":
+        from course.bench import main as bench
+
+        return bench(json_path=args.json, training=args.training, quick=args.quick,
+                     out_dir=args.out)
     return 0
 
 

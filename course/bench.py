@@ -1,0 +1,661 @@
+"""Benchmarks: the reference layers and training against PyTorch on the CPU.
+
+``python -m course bench`` times, side by side in one run, the reference
+``solutions.Conv1d`` forward + backward against ``torch.nn.functional.conv1d``
+with autograd (float64 and float32), and ``MaxPool1d`` against
+``torch.nn.functional.max_pool1d``; ``--training`` also trains the course's
+presets with the reference and with a PyTorch twin. It writes
+``benchmark.md`` and ``benchmark.png`` (``--out``, default ``docs/``) and,
+with ``--json FILE``, every number as JSON.
+
+How it measures, and why:
+
+- Same threads for both: numpy's OpenBLAS gets ``OPENBLAS_NUM_THREADS=2``
+  (set here before numpy loads, unless already set) and PyTorch
+  ``torch.set_num_threads(2)``: the machine's two cores, as a student's
+  default install would use them.
+- The machine is shared, so the load changes from one second to the next.
+  Each repetition runs the reference, PyTorch and a numpy matmul one after
+  the other (the order alternating), and the medians over repetitions are
+  compared: a burst of load hits both sides alike. Nothing asserts a time.
+- GFLOP/s counts 2 * N * C_out * L_out * C_in * F per product, three products
+  (forward, dw, dx) per forward + backward. The matmul column is numpy doing
+  the forward's own product ``(C_out, C_in*F) @ (C_in*F, N*L_out)`` as one
+  call in the same repetitions: the rate BLAS reaches on that size.
+- Each training run has a process of its own, so that its peak resident
+  memory (``ru_maxrss``) is its own. The PyTorch twin copies the reference
+  model's initial weights and replays its batches, augmentation,
+  learning-rate schedule and optimiser, step for step.
+
+PyTorch is a benchmark peer only: the kit never imports it elsewhere.
+"""
+
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+THREADS = 2
+# Before numpy is imported (the kit imports it lazily), so that OpenBLAS starts
+# with the same number of threads PyTorch gets.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", str(THREADS))
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# (N, C_in, L, C_out, F, stride, padding): the issue's shapes. The first is
+# MNIST's first layer, the 3rd and 4th are the MNIST-1D CNN's, the last a long
+# signal.
+CONV_SHAPES = (
+    (64, 1, 784, 16, 5, 1, 0),
+    (128, 16, 392, 32, 3, 1, 1),
+    (100, 1, 40, 25, 5, 2, 1),
+    (100, 25, 19, 25, 3, 2, 1),
+    (32, 8, 4096, 16, 9, 1, 4),
+)
+# (N, C, L, kernel_size, stride): the MNIST model's first pooling, and an
+# overlapping (AlexNet-style 3/2) one.
+POOL_SHAPES = ((50, 8, 784, 2, 2), (64, 16, 1000, 3, 2))
+DTYPES = ("float64", "float32")
+TARGET_MAX_RATIO, TARGET_GEOMEAN = 1.0, 0.8
+QUICK = {"conv": CONV_SHAPES[2:4], "pool": POOL_SHAPES[:1], "repeats": 3, "steps": 200}
+
+
+def _torch():
+    import torch
+
+    torch.set_num_threads(THREADS)
+    return torch
+
+
+def _warm_up_torch():
+    """Import what PyTorch imports lazily on the first conv, backward and Adam step."""
+    torch = _torch()
+    w = torch.zeros(2, 1, 3, requires_grad=True)
+    opt = torch.optim.Adam([w], lr=1e-3)
+    torch.nn.functional.conv1d(torch.zeros(1, 1, 8), w).sum().backward()
+    opt.step()
+
+
+def blas_threads():
+    """OpenBLAS's thread count as numpy's bundled library reports it (None if unknown)."""
+    import ctypes
+    import glob
+
+    pattern = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs", "*openblas*")
+    for path in glob.glob(pattern):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
+                     "openblas_get_num_threads"):
+            if hasattr(lib, name):
+                return int(getattr(lib, name)())
+    return None
+
+
+# --------------------------------------------------------------------------
+# Timing
+# --------------------------------------------------------------------------
+
+def interleaved_medians(fns, repeats, min_sample=0.003):
+    """Median seconds per call of each function, timed in interleaved repetitions.
+
+    Parameters
+    ----------
+    fns : dict of str -> callable
+    repeats : int
+        Repetitions; each one times every function once, in an order that
+        alternates between repetitions.
+    min_sample : float
+        A fast function is called several times per sample so that each
+        sample lasts about this long (timer and scheduling noise).
+
+    Returns
+    -------
+    dict of str -> float
+    """
+    inner = {}
+    for name, fn in fns.items():
+        fn()  # warm-up: first-call allocations, caches, lazy imports
+        t0 = time.perf_counter()
+        fn()
+        inner[name] = max(1, math.ceil(min_sample / max(time.perf_counter() - t0, 1e-7)))
+    samples = {name: [] for name in fns}
+    names = list(fns)
+    for r in range(repeats):
+        for name in names if r % 2 == 0 else names[::-1]:
+            fn, n = fns[name], inner[name]
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            samples[name].append((time.perf_counter() - t0) / n)
+    return {name: float(np.median(s)) for name, s in samples.items()}
+
+
+def peak_mb(fn):
+    """Peak memory numpy allocates while ``fn()`` runs, in MB (tracemalloc)."""
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def _rel_err(ours, theirs):
+    theirs = theirs.detach().numpy()
+    return float(np.max(np.abs(ours - theirs)) / max(np.max(np.abs(theirs)), 1e-30))
+
+
+# --------------------------------------------------------------------------
+# Layers
+# --------------------------------------------------------------------------
+
+def bench_conv(shape, dtype, repeats):
+    """Reference Conv1d forward + backward against PyTorch and numpy's matmul."""
+    from solutions import Conv1d
+
+    torch = _torch()
+    N, C_in, L, C_out, F, S, P = shape
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((N, C_in, L)).astype(dtype)
+    w = (rng.standard_normal((C_out, C_in, F)) / math.sqrt(C_in * F)).astype(dtype)
+    b = rng.standard_normal(C_out).astype(dtype)
+    layer = Conv1d(w, b, stride=S, padding=P)
+    out = layer.forward(x)
+    L_out = out.shape[2]
+    dout = rng.standard_normal(out.shape).astype(dtype)
+
+    def reference():
+        layer.forward(x)
+        return layer.backward(dout)
+
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    dout_t = torch.from_numpy(dout)
+
+    def pytorch():
+        xt.grad = wt.grad = bt.grad = None
+        out_t = torch.nn.functional.conv1d(xt, wt, bt, stride=S, padding=P)
+        out_t.backward(dout_t)
+        return out_t
+
+    w_mat = w.reshape(C_out, C_in * F)
+    cols = rng.standard_normal((C_in * F, N * L_out)).astype(dtype)
+
+    def matmul():
+        return w_mat @ cols
+
+    out_t = pytorch()
+    dx = reference()
+    err = max(_rel_err(a, t) for a, t in [(out, out_t), (dx, xt.grad), (layer.dw, wt.grad),
+                                            (layer.db, bt.grad)])
+    t = interleaved_medians({"reference": reference, "pytorch": pytorch, "matmul": matmul},
+                            repeats)
+    gflop = 2 * N * C_out * L_out * C_in * F / 1e9
+    return {
+        "shape": dict(zip(("N", "C_in", "L", "C_out", "F", "stride", "padding"), shape,
+                          strict=True)),
+        "dtype": dtype,
+        "reference_ms": t["reference"] * 1e3,
+        "pytorch_ms": t["pytorch"] * 1e3,
+        "ratio": t["reference"] / t["pytorch"],
+        "reference_gflops": 3 * gflop / t["reference"],
+        "matmul_gflops": gflop / t["matmul"],
+        "reference_peak_mb": peak_mb(reference),
+        "max_rel_err": err,
+    }
+
+
+def bench_pool(shape, dtype, repeats):
+    """Reference MaxPool1d forward + backward against torch max_pool1d."""
+    from solutions import MaxPool1d
+
+    torch = _torch()
+    N, C, L, K, S = shape
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((N, C, L)).astype(dtype)
+    pool = MaxPool1d(K, S)
+    dout = rng.standard_normal(pool.forward(x).shape).astype(dtype)
+
+    def reference():
+        pool.forward(x)
+        return pool.backward(dout)
+
+    xt, dout_t = torch.tensor(x, requires_grad=True), torch.from_numpy(dout)
+
+    def pytorch():
+        xt.grad = None
+        out_t = torch.nn.functional.max_pool1d(xt, K, S)
+        out_t.backward(dout_t)
+        return out_t
+
+    pytorch()
+    err = _rel_err(reference(), xt.grad)
+    t = interleaved_medians({"reference": reference, "pytorch": pytorch}, repeats)
+    return {
+        "shape": dict(zip(("N", "C", "L", "kernel_size", "stride"), shape, strict=True)),
+        "dtype": dtype,
+        "reference_ms": t["reference"] * 1e3,
+        "pytorch_ms": t["pytorch"] * 1e3,
+        "ratio": t["reference"] / t["pytorch"],
+        "reference_peak_mb": peak_mb(reference),
+        "max_rel_err": err,
+    }
+
+
+def peak_matmul_gflops(dtype, n=1024, repeats=5):
+    """numpy's rate on a square n x n product: the machine's BLAS ceiling."""
+    rng = np.random.default_rng(2)
+    a, b = (rng.standard_normal((n, n)).astype(dtype) for _ in range(2))
+    return 2 * n**3 / 1e9 / interleaved_medians({"matmul": lambda: a @ b}, repeats)["matmul"]
+
+
+def geomean(values):
+    values = list(values)
+    return float(np.exp(np.mean(np.log(values)))) if values else float("nan")
+
+
+# --------------------------------------------------------------------------
+# Training: each run in a process of its own
+# --------------------------------------------------------------------------
+
+def _twin_module(layer, torch):
+    """The torch.nn module computing what the reference ``layer`` computes, same weights."""
+    from solutions import AvgPool1d, Conv1d, Dropout, Flatten, Linear, MaxPool1d
+
+    nn = torch.nn
+    kind = type(layer).__name__
+    activations = {"ReLU": nn.ReLU, "Tanh": nn.Tanh, "Sigmoid": nn.Sigmoid, "ReLU6": nn.ReLU6}
+    if isinstance(layer, Conv1d):
+        C_out, C_in, F = layer.w.shape
+        (P_l, P_r), mode = layer.pad, layer.padding_mode
+        if P_l != P_r or mode in ("constant", "symmetric"):
+            raise ValueError(f"no PyTorch twin for {layer!r}: asymmetric or {mode} padding")
+        module = nn.Conv1d(C_in, C_out, F, stride=layer.stride, padding=P_l,
+                           dilation=layer.dilation, padding_mode=mode,
+                           dtype=torch.float64 if layer.w.dtype == np.float64 else torch.float32)
+        with torch.no_grad():
+            module.weight.copy_(torch.from_numpy(layer.w))
+            module.bias.copy_(torch.from_numpy(layer.b))
+        return module
+    if isinstance(layer, Linear):
+        out_f, in_f = layer.w.shape
+        module = nn.Linear(in_f, out_f, dtype=getattr(torch, str(layer.w.dtype)))
+        with torch.no_grad():
+            module.weight.copy_(torch.from_numpy(layer.w))
+            module.bias.copy_(torch.from_numpy(layer.b))
+        return module
+    if isinstance(layer, MaxPool1d | AvgPool1d):
+        cls = nn.MaxPool1d if isinstance(layer, MaxPool1d) else nn.AvgPool1d
+        return cls(layer.kernel_size, layer.stride)
+    if isinstance(layer, Flatten):
+        return nn.Flatten()
+    if isinstance(layer, Dropout):
+        return nn.Dropout(layer.p)
+    if kind == "LeakyReLU":
+        return nn.LeakyReLU(layer.alpha)
+    if kind in activations:
+        return activations[kind]()
+    raise ValueError(f"no PyTorch twin for the layer {layer!r}")
+
+
+def _optimizer(model, params, torch):
+    """torch.optim's version of the reference model's optimiser."""
+    wd = {"weight_decay": model.weight_decay}
+    if model.optimizer == "adam":
+        return torch.optim.Adam(params, lr=model.lr, betas=(0.9, 0.999), eps=1e-8, **wd)
+    if model.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=model.lr, **wd)
+    if model.optimizer == "momentum":
+        return torch.optim.SGD(params, lr=model.lr, momentum=0.9, **wd)
+    if model.optimizer == "adagrad":
+        return torch.optim.Adagrad(params, lr=model.lr, eps=1e-8, **wd)
+    raise ValueError(f"no PyTorch twin for the optimizer {model.optimizer!r}")
+
+
+def _fit_torch_twin(model, X, y):
+    """Train a PyTorch twin of the unfitted reference ``model`` exactly as its fit would.
+
+    The reference's own code draws the initial weights and, from the same
+    generator in the same order, the batches and the augmentation; the twin
+    only replaces forward, backward and the optimiser step. Returns
+    ``(predict, step_times)``.
+    """
+    torch = _torch()
+    rng = np.random.default_rng(model.seed)
+    X = model._check_X(X)                                             # (N, C, L)
+    classes = np.unique(y)
+    t = torch.from_numpy(np.searchsorted(classes, y))
+    layers = model._build(X.shape[1:], len(classes), rng)
+    net = torch.nn.Sequential(*[_twin_module(layer, torch) for layer in layers])
+    opt = _optimizer(model, net.parameters(), torch)
+    schedule = model._schedule()
+    N, times, start = len(X), [], time.perf_counter()
+    perm, pos = rng.permutation(N), 0
+    net.train()
+    for step in range(model.steps):
+        if pos >= N:
+            perm, pos = rng.permutation(N), 0
+        idx = perm[pos:pos + model.batch_size]
+        pos += model.batch_size
+        xb = X[idx] if model.augment is None else model.augment(X[idx], rng).astype(model.dtype)
+        for group in opt.param_groups:
+            group["lr"] = schedule(step) if callable(schedule) else schedule
+        logits = net(torch.from_numpy(xb))
+        loss = torch.nn.functional.cross_entropy(logits, t[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss.item()  # the reference reads its loss every step too
+        times.append(time.perf_counter() - start)
+    net.eval()
+
+    def predict(X_new):
+        with torch.no_grad():
+            logits = net(torch.from_numpy(model._check_X(X_new)))
+        return classes[logits.argmax(dim=1).numpy()]
+
+    return predict, times
+
+
+def train_once(impl, dataset, dtype="float64", steps=None, seed=0):
+    """Train one preset with the reference or its PyTorch twin; returns a metrics dict.
+
+    Meant to run in a process of its own (``python -m course.bench --worker``),
+    so that ``peak_rss_mb`` is this run's.
+    """
+    from course.datasets import load_dataset
+    from course.train import PRESETS, peak_rss_mb
+    from solutions import Scratch1dCNNClassifier
+
+    spec = dict(PRESETS[dataset]["model"], seed=seed, dtype=dtype, verbose=False)
+    if steps is not None:
+        spec["steps"] = steps
+    data = load_dataset(dataset)
+    model = Scratch1dCNNClassifier(**spec)
+    if impl == "pytorch":
+        _warm_up_torch()  # its imports (seconds) are not training time
+    t0 = time.perf_counter()
+    if impl == "reference":
+        model.fit(data.X_train, data.y_train)
+        wall = time.perf_counter() - t0
+        predict = model.predict
+        marks = dict(zip(model.history_["step"], model.history_["time"], strict=True))
+    elif impl == "pytorch":
+        predict, times = _fit_torch_twin(model, data.X_train, data.y_train)
+        wall = time.perf_counter() - t0
+        marks = {i + 1: s for i, s in enumerate(times)}
+    else:
+        raise ValueError(f"impl must be 'reference' or 'pytorch', got {impl!r}")
+    test_acc = float(np.mean(predict(data.X_test) == data.y_test))
+    return {
+        "impl": impl, "dataset": dataset, "dtype": dtype, "steps": model.steps, "seed": seed,
+        "test_accuracy": test_acc, "target": PRESETS[dataset]["target"],
+        "wall_s": wall, "ms_per_step": 1e3 * wall / model.steps,
+        "slowdown_last_vs_first_tenth": _slowdown(marks, model.steps),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def _slowdown(marks, steps):
+    """Time per step over the last tenth of training over that of the first tenth
+    (after warm-up): well above 1 would betray denormals or a leak."""
+    known = sorted(marks)
+    if len(known) < 4:
+        return None
+
+    def rate(lo, hi):
+        a = min(known, key=lambda s: abs(s - lo))
+        b = min(known, key=lambda s: abs(s - hi))
+        return (marks[b] - marks[a]) / (b - a) if b > a else None
+
+    first, last = rate(steps * 0.1, steps * 0.2), rate(steps * 0.9, steps)
+    return last / first if first and last else None
+
+
+def run_training(quick=False, datasets=("mnist1d", "mnist"), dtypes=DTYPES, log=print):
+    """Each preset with the reference and the PyTorch twin, each run in its own process."""
+    from course.train import PRESETS
+
+    steps = QUICK["steps"] if quick else None
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(THREADS), PYTHONPATH=str(ROOT))
+    rows = []
+    for dataset in datasets:
+        for dtype in dtypes:
+            row = {"dataset": dataset, "dtype": dtype, "target": PRESETS[dataset]["target"]}
+            for impl in ("reference", "pytorch"):
+                cmd = [sys.executable, "-m", "course.bench", "--worker", impl, dataset, dtype,
+                       str(steps or 0)]
+                proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+                if proc.returncode != 0:
+                    raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+                row[impl] = json.loads(proc.stdout.strip().splitlines()[-1])
+                log(f"  {dataset:8} {dtype} {impl:9} {row[impl]['wall_s']:6.1f} s  "
+                    f"test accuracy {row[impl]['test_accuracy']:.4f}  "
+                    f"peak RSS {row[impl]['peak_rss_mb']:.0f} MB")
+            row["ratio"] = row["reference"]["wall_s"] / row["pytorch"]["wall_s"]
+            rows.append(row)
+    return rows
+
+
+# --------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------
+
+def run(quick=False, training=False, log=print):
+    """Every benchmark; returns the results dict (what --json writes)."""
+    import torch
+
+    conv_shapes = QUICK["conv"] if quick else CONV_SHAPES
+    pool_shapes = QUICK["pool"] if quick else POOL_SHAPES
+    repeats = QUICK["repeats"] if quick else 15
+    load_before = os.getloadavg()[0]
+    _torch()
+    results = {
+        "meta": {
+            "python": platform.python_version(), "numpy": np.__version__,
+            "torch": torch.__version__, "machine": platform.machine(),
+            "cpu_count": os.cpu_count(), "openblas_threads": blas_threads(),
+            "torch_threads": torch.get_num_threads(), "repeats": repeats, "quick": quick,
+            "date": time.strftime("%Y-%m-%d %H:%M"),
+        },
+        "peak_matmul_gflops": {},
+        "conv": [], "pool": [],
+    }
+    for dtype in DTYPES:
+        results["peak_matmul_gflops"][dtype] = peak_matmul_gflops(dtype, 256 if quick else 1024)
+        for shape in conv_shapes:
+            r = bench_conv(shape, dtype, repeats)
+            results["conv"].append(r)
+            log(f"conv {str(shape):30} {dtype}  reference {r['reference_ms']:8.2f} ms  "
+                f"PyTorch {r['pytorch_ms']:8.2f} ms  ratio {r['ratio']:5.2f}  "
+                f"{r['reference_gflops']:5.1f} GFLOP/s (matmul {r['matmul_gflops']:5.1f})")
+        for shape in pool_shapes:
+            r = bench_pool(shape, dtype, repeats)
+            results["pool"].append(r)
+            log(f"pool {str(shape):30} {dtype}  reference {r['reference_ms']:8.2f} ms  "
+                f"PyTorch {r['pytorch_ms']:8.2f} ms  ratio {r['ratio']:5.2f}")
+    ratios = [r["ratio"] for r in results["conv"]]
+    results["summary"] = {
+        "conv_geomean_ratio": geomean(ratios),
+        "conv_max_ratio": max(ratios),
+        "pool_geomean_ratio": geomean(r["ratio"] for r in results["pool"]),
+        "target": {"max_ratio": TARGET_MAX_RATIO, "geomean": TARGET_GEOMEAN},
+    }
+    s = results["summary"]
+    s["target_met"] = s["conv_max_ratio"] <= TARGET_MAX_RATIO and \
+        s["conv_geomean_ratio"] <= TARGET_GEOMEAN
+    log(f"conv geometric mean ratio {s['conv_geomean_ratio']:.2f} "
+        f"(max {s['conv_max_ratio']:.2f}); MaxPool1d {s['pool_geomean_ratio']:.2f}")
+    if training:
+        log("training (each run in its own process):")
+        results["training"] = run_training(quick, log=log)
+    results["meta"]["load_average"] = [load_before, os.getloadavg()[0]]
+    return results
+
+
+def _shape_text(shape):
+    return "(" + ", ".join(str(v) for v in shape.values()) + ")"
+
+
+def markdown(results):
+    """The results as a Markdown page."""
+    m, s = results["meta"], results["summary"]
+    lines = [
+        "# Benchmark: the reference against PyTorch on the CPU",
+        "",
+        "Generated by `python -m course bench` (`make bench`); do not edit by hand.",
+        f"Run {m['date']}: numpy {m['numpy']} (OpenBLAS threads {m['openblas_threads']}), "
+        f"PyTorch {m['torch']} (threads {m['torch_threads']}), {m['cpu_count']} CPUs, "
+        f"load average {m['load_average'][0]:.1f} at the start and "
+        f"{m['load_average'][1]:.1f} at the end (a shared machine). Medians of "
+        f"{m['repeats']} interleaved repetitions; ratio = reference time / PyTorch time "
+        "(below 1: the reference is faster).",
+        "",
+        "## Conv1d, forward + backward",
+        "",
+        "Shapes are (N, C_in, L, C_out, F, stride, padding). GFLOP/s counts the three "
+        "products (forward, dw, dx); the matmul column is numpy's rate on the forward's own "
+        "product `(C_out, C_in*F) @ (C_in*F, N*L_out)` in the same repetitions.",
+        "",
+        "| shape | dtype | reference ms | PyTorch ms | ratio | reference GFLOP/s "
+        "| numpy matmul GFLOP/s | reference peak MB |",
+        "|---|---|--:|--:|--:|--:|--:|--:|",
+    ]
+    for r in results["conv"]:
+        lines.append(
+            f"| {_shape_text(r['shape'])} | {r['dtype']} | {r['reference_ms']:.2f} | "
+            f"{r['pytorch_ms']:.2f} | **{r['ratio']:.2f}** | {r['reference_gflops']:.1f} | "
+            f"{r['matmul_gflops']:.1f} | {r['reference_peak_mb']:.1f} |")
+    peak = results["peak_matmul_gflops"]
+    lines += [
+        "",
+        f"Geometric mean of the ratios: **{s['conv_geomean_ratio']:.2f}** (target "
+        f"<= {TARGET_GEOMEAN}); largest ratio {s['conv_max_ratio']:.2f} (target "
+        f"<= {TARGET_MAX_RATIO:.1f}): target {'met' if s['target_met'] else 'NOT met'}. "
+        f"numpy on a square product: {peak['float64']:.0f} GFLOP/s in float64, "
+        f"{peak['float32']:.0f} in float32.",
+        "",
+        "## MaxPool1d, forward + backward",
+        "",
+        "Shapes are (N, C, L, kernel_size, stride).",
+        "",
+        "| shape | dtype | reference ms | PyTorch ms | ratio |",
+        "|---|---|--:|--:|--:|",
+    ]
+    for r in results["pool"]:
+        lines.append(f"| {_shape_text(r['shape'])} | {r['dtype']} | {r['reference_ms']:.2f} | "
+                     f"{r['pytorch_ms']:.2f} | **{r['ratio']:.2f}** |")
+    lines += ["", f"Geometric mean of the ratios: {s['pool_geomean_ratio']:.2f}."]
+    if "training" in results:
+        lines += [
+            "",
+            "## Training the presets",
+            "",
+            "`course.train.PRESETS`, trained by the reference and by a PyTorch twin with the "
+            "same architecture, initial weights, batches, augmentation, optimiser and "
+            "learning-rate schedule; each run in a process of its own. Wall time of `fit` "
+            "only (no data loading); the slowdown column is the time per step over the last "
+            "tenth of training divided by that over the second tenth.",
+            "",
+            "| dataset | dtype | steps | implementation | test accuracy | wall s | ms/step "
+            "| slowdown | peak RSS MB |",
+            "|---|---|--:|---|--:|--:|--:|--:|--:|",
+        ]
+        for row in results["training"]:
+            for impl in ("reference", "pytorch"):
+                r = row[impl]
+                slow = r["slowdown_last_vs_first_tenth"]
+                lines.append(
+                    f"| {row['dataset']} | {row['dtype']} | {r['steps']} | {impl} | "
+                    f"{r['test_accuracy']:.4f} | {r['wall_s']:.1f} | {r['ms_per_step']:.2f} | "
+                    f"{'' if slow is None else f'{slow:.2f}'} | {r['peak_rss_mb']:.0f} |")
+        lines += ["", "Wall-time ratio reference / PyTorch: " + ", ".join(
+            f"{row['dataset']} {row['dtype']} **{row['ratio']:.2f}**"
+            for row in results["training"]) + "."]
+    lines += ["", "![ratios](benchmark.png)", ""]
+    return "\n".join(lines)
+
+
+def plot(results, path):
+    """Bar chart of the ratios (and training wall times), saved as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cases = [(f"conv {_shape_text(r['shape'])}", r) for r in results["conv"]]
+    cases += [(f"maxpool {_shape_text(r['shape'])}", r) for r in results["pool"]]
+    labels = list(dict.fromkeys(label for label, _ in cases))
+    training = results.get("training", [])
+    fig, axes = plt.subplots(1, 2 if training else 1, figsize=(14 if training else 9, 5),
+                             squeeze=False)
+    ax = axes[0, 0]
+    width = 0.4
+    for i, dtype in enumerate(DTYPES):
+        ratio = {label: r["ratio"] for label, r in cases if r["dtype"] == dtype}
+        ys = np.arange(len(labels)) + (i - 0.5) * width
+        ax.barh(ys, [ratio.get(label, 0) for label in labels], height=width, label=dtype)
+    ax.axvline(1.0, color="k", lw=1)
+    ax.axvline(TARGET_GEOMEAN, color="gray", lw=1, ls=":")
+    ax.set_yticks(np.arange(len(labels)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("reference time / PyTorch time (forward + backward; < 1: faster)")
+    ax.set_title(f"layers: geometric mean {results['summary']['conv_geomean_ratio']:.2f}")
+    ax.legend()
+    if training:
+        ax = axes[0, 1]
+        names = [f"{row['dataset']} {row['dtype']}" for row in training]
+        ys = np.arange(len(names))
+        for i, impl in enumerate(("reference", "pytorch")):
+            ax.barh(ys + (i - 0.5) * width, [row[impl]["wall_s"] for row in training],
+                    height=width, label=impl)
+        ax.set_yticks(ys, names, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel("training wall time, s")
+        ax.set_title("training the presets")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(json_path=None, training=False, quick=False, out_dir="docs"):
+    """Run, print, and write ``benchmark.md``, ``benchmark.png`` and the JSON.
+
+    Returns the exit code: 0, or 1 when PyTorch is not installed.
+    """
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print("python -m course bench compares with PyTorch, which is not installed; "
+              "`make bench` installs torch==2.13.0 into .venv", file=sys.stderr)
+        return 1
+    results = run(quick=quick, training=training)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "benchmark.md").write_text(markdown(results))
+    plot(results, out_dir / "benchmark.png")
+    written = [out_dir / "benchmark.md", out_dir / "benchmark.png"]
+    if json_path is not None:
+        Path(json_path).write_text(json.dumps(results, indent=2) + "\n")
+        written.append(Path(json_path))
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+if __name__ == "__main__":
+    # Worker: python -m course.bench --worker IMPL DATASET DTYPE STEPS (0: the preset's)
+    if len(sys.argv) == 6 and sys.argv[1] == "--worker":
+        _, _, impl, dataset, dtype, steps = sys.argv
+        print(json.dumps(train_once(impl, dataset, dtype, int(steps) or None)))
+    else:
+        sys.exit("usage: python -m course bench (this module's entry point is a worker)")
