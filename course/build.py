@@ -180,9 +180,11 @@ def build_source(root=ROOT, check=False, stages=None):
 
 def tool_env():
     """The environment for nbgrader subprocesses: this interpreter's bin first
-    on PATH (nbgrader runs the ``alembic`` command it installs)."""
+    on PATH (nbgrader runs the ``alembic`` command it installs), and the kit's
+    location for course folders outside the repository."""
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["CNN1D_KIT"] = str(ROOT)  # a course folder's copy of nbgrader_config.py finds the kit
     return env
 
 

@@ -25,7 +25,6 @@ class FlowError(Exception):
 def nbgrader(args, cwd, exchange):
     """Run ``nbgrader ARGS`` in ``cwd`` with the exchange at ``exchange``."""
     env = tool_env()
-    env["CNN1D_KIT"] = str(ROOT)  # the course folder's nbgrader_config.py finds the kit
     cmd = [sys.executable, "-m", "nbgrader", *args, f"--Exchange.root={exchange}",
            "--log-level=ERROR"]
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
