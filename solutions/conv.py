@@ -245,13 +245,14 @@ class Conv1d(Layer):
     -----
     ``L_out = floor((L + 2P - D*(F - 1) - 1) / S) + 1``.
 
-    Forward gathers every receptive field into a matrix ``cols`` (im2col):
-    row ``c*F + k`` holds tap k of input channel c for every output position
-    of every sample, shape (C_in*F, N, L_out). The convolution is then a
-    matrix product with ``w_mat = w.reshape(C_out, C_in*F)``. The backward
-    reuses the same matrix: with ``dout_mat`` the upstream gradient as
-    (C_out, N*L_out), ``dw = dout_mat @ cols.T``, and
-    ``dcols = w_mat.T @ dout_mat`` is added back (col2im) into ``dx``.
+    Forward gathers the receptive fields of each sample into a matrix
+    (im2col): ``cols[n]`` of shape (C_in*F, L_out), whose row ``c*F + k``
+    holds tap k of input channel c for every output position. The
+    convolution is then one matrix product per sample,
+    ``out[n] = w_mat @ cols[n]`` with ``w_mat = w.reshape(C_out, C_in*F)``,
+    computed straight in the channels-first layout. The backward reuses
+    ``cols``: ``dw = sum_n dout[n] @ cols[n].T``, and
+    ``dcols[n] = w_mat.T @ dout[n]`` is added back (col2im) into ``dx``.
 
     ``cols`` is about F/S times larger than x. To bound memory (and keep the
     buffer in the CPU cache) a batch whose ``cols`` would exceed
@@ -333,16 +334,14 @@ class Conv1d(Layer):
         step = max(1, self.max_cols_bytes // (C_in * F * L_out * out.itemsize))  # samples
         cols = None
         for n0 in range(0, N, step):
-            x_t = x_pad[n0:n0 + step].transpose(1, 0, 2)                # (C_in, n, Lp), a view
-            n = x_t.shape[1]
-            cols = np.empty((C_in, F, n, L_out), dtype=dtype)
+            x_n = x_pad[n0:n0 + step]                                   # (n, C_in, Lp)
+            cols = np.empty((len(x_n), C_in, F, L_out), dtype=dtype)
             for k in range(F):  # im2col, one tap at a time: window i reads x_pad[i*S + k*D]
-                cols[:, k] = x_t[:, :, k * D:k * D + last:S]
-            cols = cols.reshape(C_in * F, n, L_out)
-            # One product per sample, written straight into out in the
-            # channels-first layout: no transposed copy of the output.
-            np.matmul(w_mat, cols.transpose(1, 0, 2), out=out[n0:n0 + n])
-            out[n0:n0 + n] += self.b[:, None]                           # (n, C_out, L_out)
+                cols[:, :, k] = x_n[:, :, k * D:k * D + last:S]
+            cols = cols.reshape(len(x_n), C_in * F, L_out)
+            # One product per sample, written straight into out: (n, C_out, L_out).
+            np.matmul(w_mat, cols, out=out[n0:n0 + step])
+            out[n0:n0 + step] += self.b[:, None]
         if step < N:  # several slices: backward rebuilds each one's cols from x_pad
             cols = None
             if np.may_share_memory(x_pad, x):  # the caller may change x before backward
@@ -379,23 +378,24 @@ class Conv1d(Layer):
         else:  # forward kept the whole batch's cols
             step = N
         for n0 in range(0, N, step):
-            n = min(step, N - n0)
+            dout_n = dout3[n0:n0 + step]                                # (n, C_out, L_out)
+            n = len(dout_n)
             if cached_cols is not None:
                 cols = cached_cols
             else:  # the same im2col as in forward, for this slice only
-                x_t = x_pad[n0:n0 + n].transpose(1, 0, 2)              # (C_in, n, Lp), a view
-                cols = np.empty((C_in, F, n, L_out), dtype=dtype)
+                x_n = x_pad[n0:n0 + n]
+                cols = np.empty((n, C_in, F, L_out), dtype=dtype)
                 for k in range(F):
-                    cols[:, k] = x_t[:, :, k * D:k * D + last:S]
-            cols = cols.reshape(C_in * F, n * L_out)
-            # dout as one (C_out, n*L_out) matrix (a copy), so that dw and
-            # dcols are one large product each rather than n small ones.
-            dout_mat = dout3[n0:n0 + n].transpose(1, 0, 2).reshape(C_out, n * L_out)
-            dw += dout_mat @ cols.T
-            dcols = (w_mat.T @ dout_mat).reshape(C_in, F, n, L_out)
-            dx_t = dx_pad[n0:n0 + n].transpose(1, 0, 2)                  # (C_in, n, Lp), a view
+                    cols[:, :, k] = x_n[:, :, k * D:k * D + last:S]
+                cols = cols.reshape(n, C_in * F, L_out)
+            # dw = sum_n dout[n] @ cols[n].T, computed as its transpose
+            # cols[n] @ dout[n].T: the same sums, but OpenBLAS is faster with
+            # the taps (C_in*F) rather than C_out as the rows of the result.
+            dw += np.matmul(cols, dout_n.transpose(0, 2, 1)).sum(axis=0).T  # (C_out, C_in*F)
+            dcols = np.matmul(w_mat.T, dout_n).reshape(n, C_in, F, L_out)
+            dx_n = dx_pad[n0:n0 + n]
             for k in range(F):  # col2im: tap k of window i read x_pad[i*S + k*D]
-                dx_t[:, :, k * D:k * D + last:S] += dcols[:, k]
+                dx_n[:, :, k * D:k * D + last:S] += dcols[:, :, k]
         self.dw = dw.reshape(self.w.shape)
         self.db = dout3.sum(axis=(0, 2))
         dx = pad1d_backward(dx_pad, P_l, P_r, self.padding_mode)
