@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .worker import pack
+from .worker import Codec, pack
 
 WORKER = Path(__file__).with_name("worker.py")
 NOBODY = 65534
@@ -105,7 +105,7 @@ class Worker:
             [sys.executable, "-I", str(WORKER), str(self.dir)], cwd=self.dir, env=env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             preexec_fn=_limits(memory_mb, cpu_seconds, drop), close_fds=True)
-        self._proxies = {}
+        self.codec = _ProxyCodec(self)
         self.dead = None
 
     # ------------------------------------------------------------ transport
@@ -173,49 +173,11 @@ class Worker:
 
     # --------------------------------------------------------------- values
     def _decode(self, value, arrays):
-        if isinstance(value, list):
-            return [self._decode(v, arrays) for v in value]
-        if not isinstance(value, dict):
-            return value
-        if "__array__" in value:
-            return arrays[f"a{value['__array__']}"]
-        if "__int__" in value:
-            return int(value["__int__"])
-        if "__float__" in value:
-            return float(value["__float__"])
-        if "__tuple__" in value:
-            return tuple(self._decode(v, arrays) for v in value["__tuple__"])
-        if "__dict__" in value:
-            return {k: self._decode(v, arrays) for k, v in value["__dict__"]}
-        if "__handle__" in value:
-            handle = int(value["__handle__"])
-            if handle not in self._proxies:
-                self._proxies[handle] = Remote(self, handle, str(value.get("type", "object")))
-            return self._proxies[handle]
-        raise SandboxError("unreadable reply")
+        return self.codec.decode(value, arrays)
 
     def encode(self, value, arrays):
         """Encode a request argument (data or a proxy of this worker)."""
-        if isinstance(value, Remote):
-            if value._worker is not self:
-                raise ValueError("a proxy can only be sent back to its own worker")
-            return {"__handle__": value._handle}
-        if value is None or isinstance(value, bool | str):
-            return value
-        if isinstance(value, int | np.integer):
-            return {"__int__": str(int(value))}
-        if isinstance(value, float | np.floating):
-            return {"__float__": repr(float(value))}
-        if isinstance(value, np.ndarray):
-            arrays.append(value)
-            return {"__array__": len(arrays) - 1}
-        if isinstance(value, tuple):
-            return {"__tuple__": [self.encode(v, arrays) for v in value]}
-        if isinstance(value, list):
-            return [self.encode(v, arrays) for v in value]
-        if isinstance(value, dict):
-            return {"__dict__": [[str(k), self.encode(v, arrays)] for k, v in value.items()]}
-        raise TypeError(f"cannot send a {type(value).__name__} to the sandbox")
+        return self.codec.encode(value, arrays)
 
     # ------------------------------------------------------------ lifecycle
     def kill(self):
@@ -247,6 +209,27 @@ class Worker:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class _ProxyCodec(Codec):
+    """The grader's codec: handles become (cached) proxies; only this worker's
+    proxies may be sent back, and nothing else that is not data."""
+
+    def __init__(self, worker):
+        super().__init__()
+        self.worker = worker
+        self.proxies = {}
+
+    def handle_of(self, value):
+        if isinstance(value, Remote) and value._worker is self.worker:
+            return {"__handle__": value._handle}
+        raise TypeError(f"cannot send a {type(value).__name__} to the sandbox")
+
+    def resolve(self, wire):
+        handle = int(wire["__handle__"])
+        if handle not in self.proxies:
+            self.proxies[handle] = Remote(self.worker, handle, str(wire.get("type", "object")))
+        return self.proxies[handle]
 
 
 class Remote:

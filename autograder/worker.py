@@ -70,21 +70,27 @@ def _audit(event, args):
 # Encoding: JSON header + arrays, no pickle
 # --------------------------------------------------------------------------
 
-class _Codec:
-    def __init__(self, handles):
-        self.handles = handles
+class Codec:
+    """Values to JSON (with arrays aside) and back; objects become handles.
+
+    Both sides use it: here a handle refers to an object in ``handles``; the
+    grader's subclass turns handles into proxies (autograder/sandbox.py).
+    """
+
+    def __init__(self, handles=None):
+        self.handles = [] if handles is None else handles
 
     def encode(self, value, arrays):
         if value is None or isinstance(value, bool | str):
             return value
-        if isinstance(value, int) and not isinstance(value, bool):
-            return {"__int__": str(value)}
-        if isinstance(value, float):
-            return {"__float__": repr(value)}
+        if isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
+            return {"__int__": str(int(value))}
+        if isinstance(value, float | np.floating):
+            return {"__float__": repr(float(value))}
         if isinstance(value, np.ndarray | np.generic):
             arr = np.asarray(value)
             if arr.dtype.hasobject:
-                return self._handle(value)
+                return self.handle_of(value)
             arrays.append(arr)
             return {"__array__": len(arrays) - 1}
         if isinstance(value, tuple):
@@ -93,11 +99,16 @@ class _Codec:
             return [self.encode(v, arrays) for v in value]
         if isinstance(value, dict) and all(isinstance(k, str) for k in value):
             return {"__dict__": [[k, self.encode(v, arrays)] for k, v in value.items()]}
-        return self._handle(value)
+        return self.handle_of(value)
 
-    def _handle(self, value):
+    def handle_of(self, value):
+        """The wire form of an object that is not data."""
         self.handles.append(value)
         return {"__handle__": len(self.handles) - 1, "type": type(value).__name__}
+
+    def resolve(self, wire):
+        """The object a handle refers to."""
+        return self.handles[wire["__handle__"]]
 
     def decode(self, value, arrays):
         if isinstance(value, list):
@@ -115,7 +126,7 @@ class _Codec:
         if "__dict__" in value:
             return {k: self.decode(v, arrays) for k, v in value["__dict__"]}
         if "__handle__" in value:
-            return self.handles[value["__handle__"]]
+            return self.resolve(value)
         raise ValueError(f"cannot decode {value!r}")
 
 
@@ -153,8 +164,8 @@ def _error(exc):
 
 def serve(inp, out):
     namespace = {"__name__": "__main__"}
-    handles = []
-    codec = _Codec(handles)
+    codec = Codec()
+    handles = codec.handles
     while True:
         request, arrays = read_message(inp)
         if request is None or request.get("op") == "bye":
