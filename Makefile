@@ -7,7 +7,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo test lint format build train train-mnist1d train-mnist bench clean
+.PHONY: help venv demo test lint format build train train-mnist1d train-mnist bench lab clean
 
 help:
 	@echo "make demo           build the release and grade the sample class through nbgrader"
@@ -16,6 +16,7 @@ help:
 	@echo "make train          train the reference CNN on MNIST-1D (generated offline)"
 	@echo "make train-mnist    train on the embedded MNIST subset (784-sample sequences)"
 	@echo "make bench          time the reference against PyTorch (installs torch==2.13.0 into .venv)"
+	@echo "make lab            JupyterLab as a student sees it, on a working copy of release/ in lab/"
 	@echo "make lint | format  ruff check | ruff format"
 	@echo "make clean          remove run-time state (keeps .venv)"
 
@@ -45,6 +46,38 @@ train-mnist1d: train
 
 train-mnist: venv
 	$(PY) -m course train --dataset mnist
+
+# JupyterLab as a student sees it, on $(LAB) (lab/, ignored by git): the
+# student's working copy. A stage missing there is released into a local
+# exchange ($(LAB)/.exchange) and fetched into $(LAB)/<stage> by nbgrader, as a
+# student would fetch it; stages already there keep the student's answers.
+# The student's submissions go to that exchange too (cache: $(LAB)/.cache).
+# Jupyter's user settings live in $(LAB)/.jupyter: nbgrader's instructor
+# extensions (formgrader, course list, create assignment) off, the student's
+# (assignment list, Validate) on. The server runs in $(LAB), so neither
+# nbgrader nor the kernels load the kit's nbgrader_config.py.
+LAB        ?= lab
+LAB_STAGES ?= $(patsubst release/%/,%,$(wildcard release/*/))
+LAB_ARGS   ?=
+LAB_ENV     = JUPYTER_CONFIG_DIR=$(abspath $(LAB))/.jupyter
+lab: venv
+	mkdir -p $(LAB)/.jupyter
+	printf 'c = get_config()\nc.Exchange.root = "%s/.exchange"\nc.Exchange.cache = "%s/.cache"\n' \
+	  "$(abspath $(LAB))" "$(abspath $(LAB))" > $(LAB)/.jupyter/nbgrader_config.py
+	for s in $(LAB_STAGES); do \
+	  test -d $(LAB)/$$s && continue; \
+	  (cd $(LAB) && $(LAB_ENV) $(abspath $(PY)) -m nbgrader release_assignment $$s \
+	    --CourseDirectory.root=$(CURDIR) --course=cnn1d --force --log-level=ERROR \
+	    && $(LAB_ENV) $(abspath $(PY)) -m nbgrader fetch_assignment $$s --course=cnn1d \
+	    --log-level=ERROR) || exit 1; \
+	done
+	$(LAB_ENV) $(VENV)/bin/jupyter labextension disable --level=user --log-level=ERROR \
+	  @jupyter/nbgrader:formgrader @jupyter/nbgrader:course-list \
+	  @jupyter/nbgrader:create-assignment
+	cd $(LAB) && $(LAB_ENV) exec $(abspath $(VENV))/bin/jupyter lab \
+	  --ServerApp.jpserver_extensions="{'nbgrader.server_extensions.formgrader': False, \
+	  'nbgrader.server_extensions.course_list': False}" \
+	  $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 lint: venv
 	$(PY) -m ruff check .
