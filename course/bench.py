@@ -67,10 +67,15 @@ TARGET_MAX_RATIO, TARGET_GEOMEAN = 1.0, 0.8
 QUICK = {"conv": CONV_SHAPES[2:4], "pool": POOL_SHAPES[:1], "repeats": 3, "steps": 200}
 
 
+def threads():
+    """The thread count both libraries get: numpy's OPENBLAS_NUM_THREADS."""
+    return int(os.environ["OPENBLAS_NUM_THREADS"])
+
+
 def _torch():
     import torch
 
-    torch.set_num_threads(THREADS)
+    torch.set_num_threads(threads())
     return torch
 
 
@@ -421,24 +426,21 @@ def _slowdown(marks, steps):
     return last / first if first and last else None
 
 
-def run_training(quick=False, datasets=("mnist1d", "mnist"), dtypes=DTYPES, log=print):
+def run_training(quick=False, n_threads=THREADS, datasets=("mnist1d", "mnist"), dtypes=DTYPES,
+                 log=print):
     """Each preset with the reference and the PyTorch twin, each run in its own process."""
     from course.train import PRESETS
 
-    steps = QUICK["steps"] if quick else None
-    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(THREADS), PYTHONPATH=str(ROOT))
+    steps = QUICK["steps"] if quick else 0  # 0: the preset's
     rows = []
     for dataset in datasets:
         for dtype in dtypes:
-            row = {"dataset": dataset, "dtype": dtype, "target": PRESETS[dataset]["target"]}
+            row = {"dataset": dataset, "dtype": dtype, "threads": n_threads,
+                   "target": PRESETS[dataset]["target"]}
             for impl in ("reference", "pytorch"):
-                cmd = [sys.executable, "-m", "course.bench", "--worker", impl, dataset, dtype,
-                       str(steps or 0)]
-                proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-                if proc.returncode != 0:
-                    raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
-                row[impl] = json.loads(proc.stdout.strip().splitlines()[-1])
-                log(f"  {dataset:8} {dtype} {impl:9} {row[impl]['wall_s']:6.1f} s  "
+                row[impl] = _worker(["--train", impl, dataset, dtype, str(steps)], n_threads)
+                log(f"  {dataset:8} {dtype} {n_threads} thread{'s' * (n_threads > 1):1} "
+                    f"{impl:9} {row[impl]['wall_s']:6.1f} s  "
                     f"test accuracy {row[impl]['test_accuracy']:.4f}  "
                     f"peak RSS {row[impl]['peak_rss_mb']:.0f} MB")
             row["ratio"] = row["reference"]["wall_s"] / row["pytorch"]["wall_s"]
@@ -450,54 +452,81 @@ def run_training(quick=False, datasets=("mnist1d", "mnist"), dtypes=DTYPES, log=
 # Report
 # --------------------------------------------------------------------------
 
-def run(quick=False, training=False, log=print):
-    """Every benchmark; returns the results dict (what --json writes)."""
-    import torch
-
+def layer_benchmarks(quick=False, log=print):
+    """Conv1d and MaxPool1d against PyTorch at this process's thread count."""
     conv_shapes = QUICK["conv"] if quick else CONV_SHAPES
     pool_shapes = QUICK["pool"] if quick else POOL_SHAPES
     repeats = QUICK["repeats"] if quick else 15
-    load_before = os.getloadavg()[0]
-    _torch()
-    results = {
-        "meta": {
-            "python": platform.python_version(), "numpy": np.__version__,
-            "torch": torch.__version__, "machine": platform.machine(),
-            "cpu_count": os.cpu_count(), "openblas_threads": blas_threads(),
-            "torch_threads": torch.get_num_threads(), "repeats": repeats, "quick": quick,
-            "date": time.strftime("%Y-%m-%d %H:%M"),
-        },
-        "peak_matmul_gflops": {},
-        "conv": [], "pool": [],
-    }
+    torch = _torch()
+    part = {"openblas_threads": blas_threads(), "torch_threads": torch.get_num_threads(),
+            "repeats": repeats, "peak_matmul_gflops": {}, "conv": [], "pool": []}
     for dtype in DTYPES:
-        results["peak_matmul_gflops"][dtype] = peak_matmul_gflops(dtype, 256 if quick else 1024)
+        part["peak_matmul_gflops"][dtype] = peak_matmul_gflops(dtype, 256 if quick else 1024)
         for shape in conv_shapes:
             r = bench_conv(shape, dtype, repeats)
-            results["conv"].append(r)
-            log(f"conv {str(shape):30} {dtype}  reference {r['reference_ms']:8.2f} ms  "
+            part["conv"].append(r)
+            log(f"  conv {str(shape):30} {dtype}  reference {r['reference_ms']:8.2f} ms  "
                 f"PyTorch {r['pytorch_ms']:8.2f} ms  ratio {r['ratio']:5.2f}  "
                 f"{r['reference_gflops']:5.1f} GFLOP/s (matmul {r['matmul_gflops']:5.1f})")
         for shape in pool_shapes:
             r = bench_pool(shape, dtype, repeats)
-            results["pool"].append(r)
-            log(f"pool {str(shape):30} {dtype}  reference {r['reference_ms']:8.2f} ms  "
+            part["pool"].append(r)
+            log(f"  pool {str(shape):30} {dtype}  reference {r['reference_ms']:8.2f} ms  "
                 f"PyTorch {r['pytorch_ms']:8.2f} ms  ratio {r['ratio']:5.2f}")
-    ratios = [r["ratio"] for r in results["conv"]]
-    results["summary"] = {
+    ratios = [r["ratio"] for r in part["conv"]]
+    s = part["summary"] = {
         "conv_geomean_ratio": geomean(ratios),
         "conv_max_ratio": max(ratios),
-        "pool_geomean_ratio": geomean(r["ratio"] for r in results["pool"]),
+        "pool_geomean_ratio": geomean(r["ratio"] for r in part["pool"]),
         "target": {"max_ratio": TARGET_MAX_RATIO, "geomean": TARGET_GEOMEAN},
     }
-    s = results["summary"]
-    s["target_met"] = s["conv_max_ratio"] <= TARGET_MAX_RATIO and \
-        s["conv_geomean_ratio"] <= TARGET_GEOMEAN
-    log(f"conv geometric mean ratio {s['conv_geomean_ratio']:.2f} "
+    s["target_met"] = (s["conv_max_ratio"] <= TARGET_MAX_RATIO
+                       and s["conv_geomean_ratio"] <= TARGET_GEOMEAN)
+    log(f"  conv geometric mean ratio {s['conv_geomean_ratio']:.2f} "
         f"(max {s['conv_max_ratio']:.2f}); MaxPool1d {s['pool_geomean_ratio']:.2f}")
+    return part
+
+
+def _worker(args, n_threads):
+    """Run ``python -m course.bench ARGS`` with n_threads; its progress goes to
+    our stderr, its JSON (last line of stdout) is returned."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(n_threads), PYTHONPATH=str(ROOT))
+    cmd = [sys.executable, "-m", "course.bench", *args]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed with exit code {proc.returncode}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run(quick=False, training=False, log=print):
+    """Every benchmark; returns the results dict (what --json writes).
+
+    The layers are timed twice, each time in a fresh process: with THREADS
+    threads each (the headline numbers), and with one thread each, which
+    compares the work each library does per core and is far less sensitive
+    to other processes competing for the cores.
+    """
+    import torch
+
+    load_before = os.getloadavg()[0]
+    results = {"meta": {
+        "python": platform.python_version(), "numpy": np.__version__,
+        "torch": torch.__version__, "machine": platform.machine(),
+        "cpu_count": os.cpu_count(), "threads": [THREADS, 1], "quick": quick,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }}
+    for n in (THREADS, 1):
+        log(f"layers, {n} thread{'s' * (n > 1)} each (a process of its own):")
+        part = _worker(["--layers"] + ["--quick"] * quick, n)
+        if n == THREADS:
+            results.update(part)
+        else:
+            results["single_thread"] = part
     if training:
-        log("training (each run in its own process):")
-        results["training"] = run_training(quick, log=log)
+        results["training"] = []
+        for n in (THREADS, 1):
+            log(f"training, {n} thread{'s' * (n > 1)} each (each run in a process of its own):")
+            results["training"] += run_training(quick, n, log=log)
     results["meta"]["load_average"] = [load_before, os.getloadavg()[0]]
     return results
 
@@ -509,78 +538,92 @@ def _shape_text(shape):
 def markdown(results):
     """The results as a Markdown page."""
     m, s = results["meta"], results["summary"]
+    one = results.get("single_thread")
     lines = [
         "# Benchmark: the reference against PyTorch on the CPU",
         "",
         "Generated by `python -m course bench` (`make bench`); do not edit by hand.",
-        f"Run {m['date']}: numpy {m['numpy']} (OpenBLAS threads {m['openblas_threads']}), "
-        f"PyTorch {m['torch']} (threads {m['torch_threads']}), {m['cpu_count']} CPUs, "
-        f"load average {m['load_average'][0]:.1f} at the start and "
-        f"{m['load_average'][1]:.1f} at the end (a shared machine). Medians of "
-        f"{m['repeats']} interleaved repetitions; ratio = reference time / PyTorch time "
-        "(below 1: the reference is faster).",
+        "",
+        f"Run {m['date']}: numpy {m['numpy']} with OpenBLAS, PyTorch {m['torch']}, "
+        f"{m['cpu_count']} CPUs shared with other jobs (load average {m['load_average'][0]:.1f} "
+        f"at the start, {m['load_average'][1]:.1f} at the end). Both libraries get the same "
+        f"threads: {results['openblas_threads']} for OpenBLAS and {results['torch_threads']} "
+        f"for PyTorch in the headline columns, 1 each in the last column (a fresh process per "
+        f"setting). Medians of {results['repeats']} interleaved repetitions; ratio = reference "
+        "time / PyTorch time, below 1 the reference is faster.",
         "",
         "## Conv1d, forward + backward",
         "",
-        "Shapes are (N, C_in, L, C_out, F, stride, padding). GFLOP/s counts the three "
-        "products (forward, dw, dx); the matmul column is numpy's rate on the forward's own "
-        "product `(C_out, C_in*F) @ (C_in*F, N*L_out)` in the same repetitions.",
+        "`solutions.Conv1d` forward and backward (dx, dw, db) against "
+        "`torch.nn.functional.conv1d` with autograd. Shapes are (N, C_in, L, C_out, F, stride, "
+        "padding). GFLOP/s counts the three products (forward, dw, dx); the matmul column is "
+        "numpy's rate, in the same repetitions, on the forward's product as one call "
+        "`(C_out, C_in*F) @ (C_in*F, N*L_out)`. Peak MB: memory numpy allocates during one "
+        "forward + backward.",
         "",
         "| shape | dtype | reference ms | PyTorch ms | ratio | reference GFLOP/s "
-        "| numpy matmul GFLOP/s | reference peak MB |",
-        "|---|---|--:|--:|--:|--:|--:|--:|",
+        "| numpy matmul GFLOP/s | peak MB | ratio, 1 thread each |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|",
     ]
-    for r in results["conv"]:
+    for i, r in enumerate(results["conv"]):
+        single = f"{one['conv'][i]['ratio']:.2f}" if one else ""
         lines.append(
             f"| {_shape_text(r['shape'])} | {r['dtype']} | {r['reference_ms']:.2f} | "
             f"{r['pytorch_ms']:.2f} | **{r['ratio']:.2f}** | {r['reference_gflops']:.1f} | "
-            f"{r['matmul_gflops']:.1f} | {r['reference_peak_mb']:.1f} |")
+            f"{r['matmul_gflops']:.1f} | {r['reference_peak_mb']:.1f} | {single} |")
     peak = results["peak_matmul_gflops"]
     lines += [
         "",
         f"Geometric mean of the ratios: **{s['conv_geomean_ratio']:.2f}** (target "
-        f"<= {TARGET_GEOMEAN}); largest ratio {s['conv_max_ratio']:.2f} (target "
-        f"<= {TARGET_MAX_RATIO:.1f}): target {'met' if s['target_met'] else 'NOT met'}. "
-        f"numpy on a square product: {peak['float64']:.0f} GFLOP/s in float64, "
+        f"<= {TARGET_GEOMEAN}); largest {s['conv_max_ratio']:.2f} (target "
+        f"<= {TARGET_MAX_RATIO:.1f}): target {'met' if s['target_met'] else 'NOT met'}."
+        + (f" With one thread each: geometric mean "
+           f"{one['summary']['conv_geomean_ratio']:.2f}, largest "
+           f"{one['summary']['conv_max_ratio']:.2f}." if one else "")
+        + f" numpy on a square 1024 x 1024 product: {peak['float64']:.0f} GFLOP/s in float64, "
         f"{peak['float32']:.0f} in float32.",
         "",
         "## MaxPool1d, forward + backward",
         "",
         "Shapes are (N, C, L, kernel_size, stride).",
         "",
-        "| shape | dtype | reference ms | PyTorch ms | ratio |",
-        "|---|---|--:|--:|--:|",
+        "| shape | dtype | reference ms | PyTorch ms | ratio | ratio, 1 thread each |",
+        "|---|---|--:|--:|--:|--:|",
     ]
-    for r in results["pool"]:
+    for i, r in enumerate(results["pool"]):
+        single = f"{one['pool'][i]['ratio']:.2f}" if one else ""
         lines.append(f"| {_shape_text(r['shape'])} | {r['dtype']} | {r['reference_ms']:.2f} | "
-                     f"{r['pytorch_ms']:.2f} | **{r['ratio']:.2f}** |")
+                     f"{r['pytorch_ms']:.2f} | **{r['ratio']:.2f}** | {single} |")
     lines += ["", f"Geometric mean of the ratios: {s['pool_geomean_ratio']:.2f}."]
     if "training" in results:
         lines += [
             "",
             "## Training the presets",
             "",
-            "`course.train.PRESETS`, trained by the reference and by a PyTorch twin with the "
+            "`course.train.PRESETS` trained by the reference and by a PyTorch twin with the "
             "same architecture, initial weights, batches, augmentation, optimiser and "
-            "learning-rate schedule; each run in a process of its own. Wall time of `fit` "
-            "only (no data loading); the slowdown column is the time per step over the last "
-            "tenth of training divided by that over the second tenth.",
+            "learning-rate schedule, each run in a process of its own with "
+            f"{THREADS} threads. Wall time of `fit` only (not loading data or importing); "
+            "slowdown = time per step over the last tenth of training / over the second "
+            "tenth (denormals or leaks would show as a slowdown well above 1); peak RSS of "
+            "the whole run's process.",
             "",
-            "| dataset | dtype | steps | implementation | test accuracy | wall s | ms/step "
-            "| slowdown | peak RSS MB |",
-            "|---|---|--:|---|--:|--:|--:|--:|--:|",
+            "| dataset | dtype | threads | steps | implementation | test accuracy | wall s "
+            "| ms/step | slowdown | peak RSS MB |",
+            "|---|---|--:|--:|---|--:|--:|--:|--:|--:|",
         ]
         for row in results["training"]:
             for impl in ("reference", "pytorch"):
                 r = row[impl]
                 slow = r["slowdown_last_vs_first_tenth"]
                 lines.append(
-                    f"| {row['dataset']} | {row['dtype']} | {r['steps']} | {impl} | "
-                    f"{r['test_accuracy']:.4f} | {r['wall_s']:.1f} | {r['ms_per_step']:.2f} | "
-                    f"{'' if slow is None else f'{slow:.2f}'} | {r['peak_rss_mb']:.0f} |")
+                    f"| {row['dataset']} | {row['dtype']} | {row['threads']} | {r['steps']} | "
+                    f"{impl} | {r['test_accuracy']:.4f} | {r['wall_s']:.1f} | "
+                    f"{r['ms_per_step']:.2f} | {'' if slow is None else f'{slow:.2f}'} | "
+                    f"{r['peak_rss_mb']:.0f} |")
         lines += ["", "Wall-time ratio reference / PyTorch: " + ", ".join(
-            f"{row['dataset']} {row['dtype']} **{row['ratio']:.2f}**"
-            for row in results["training"]) + "."]
+            f"{row['dataset']} {row['dtype']} {row['threads']} thread{'s' * (row['threads'] > 1)} "
+            f"**{row['ratio']:.2f}**" for row in results["training"]) + "."]
     lines += ["", "![ratios](benchmark.png)", ""]
     return "\n".join(lines)
 
@@ -592,32 +635,43 @@ def plot(results, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cases = [(f"conv {_shape_text(r['shape'])}", r) for r in results["conv"]]
-    cases += [(f"maxpool {_shape_text(r['shape'])}", r) for r in results["pool"]]
-    labels = list(dict.fromkeys(label for label, _ in cases))
+    def cases(part):
+        return ([(f"conv {_shape_text(r['shape'])}", r) for r in part["conv"]]
+                + [(f"maxpool {_shape_text(r['shape'])}", r) for r in part["pool"]])
+
+    labels = list(dict.fromkeys(label for label, _ in cases(results)))
+    parts = [(f"{results['openblas_threads']} threads", results, 1.0)]
+    if "single_thread" in results:
+        parts.append(("1 thread", results["single_thread"], 0.45))
     training = results.get("training", [])
-    fig, axes = plt.subplots(1, 2 if training else 1, figsize=(14 if training else 9, 5),
+    fig, axes = plt.subplots(1, 2 if training else 1, figsize=(15 if training else 10, 6),
                              squeeze=False)
     ax = axes[0, 0]
-    width = 0.4
-    for i, dtype in enumerate(DTYPES):
-        ratio = {label: r["ratio"] for label, r in cases if r["dtype"] == dtype}
-        ys = np.arange(len(labels)) + (i - 0.5) * width
-        ax.barh(ys, [ratio.get(label, 0) for label in labels], height=width, label=dtype)
+    width = 0.8 / (len(DTYPES) * len(parts))
+    colors = {"float64": "tab:blue", "float32": "tab:orange"}
+    i = 0
+    for dtype in DTYPES:
+        for name, part, alpha in parts:
+            ratio = {label: r["ratio"] for label, r in cases(part) if r["dtype"] == dtype}
+            ys = np.arange(len(labels)) - 0.4 + (i + 0.5) * width
+            ax.barh(ys, [ratio.get(label, 0) for label in labels], height=width,
+                    color=colors[dtype], alpha=alpha, label=f"{dtype}, {name} each")
+            i += 1
     ax.axvline(1.0, color="k", lw=1)
     ax.axvline(TARGET_GEOMEAN, color="gray", lw=1, ls=":")
     ax.set_yticks(np.arange(len(labels)), labels, fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("reference time / PyTorch time (forward + backward; < 1: faster)")
-    ax.set_title(f"layers: geometric mean {results['summary']['conv_geomean_ratio']:.2f}")
-    ax.legend()
+    ax.set_xlabel("reference time / PyTorch time, forward + backward (< 1: reference faster)")
+    ax.set_title(f"layers: geometric mean of the conv ratios "
+                 f"{results['summary']['conv_geomean_ratio']:.2f}")
+    ax.legend(fontsize=8)
     if training:
         ax = axes[0, 1]
-        names = [f"{row['dataset']} {row['dtype']}" for row in training]
+        names = [f"{row['dataset']} {row['dtype']}, {row['threads']} thr." for row in training]
         ys = np.arange(len(names))
         for i, impl in enumerate(("reference", "pytorch")):
-            ax.barh(ys + (i - 0.5) * width, [row[impl]["wall_s"] for row in training],
-                    height=width, label=impl)
+            ax.barh(ys + (i - 0.5) * 0.4, [row[impl]["wall_s"] for row in training],
+                    height=0.4, label=impl)
         ax.set_yticks(ys, names, fontsize=8)
         ax.invert_yaxis()
         ax.set_xlabel("training wall time, s")
@@ -653,9 +707,16 @@ def main(json_path=None, training=False, quick=False, out_dir="docs"):
 
 
 if __name__ == "__main__":
-    # Worker: python -m course.bench --worker IMPL DATASET DTYPE STEPS (0: the preset's)
-    if len(sys.argv) == 6 and sys.argv[1] == "--worker":
+    # Workers, each in a process of its own (see run):
+    #   python -m course.bench --layers [--quick]
+    #   python -m course.bench --train IMPL DATASET DTYPE STEPS   (STEPS 0: the preset's)
+    def _log(line):
+        print(line, file=sys.stderr, flush=True)
+
+    if sys.argv[1:2] == ["--layers"]:
+        print(json.dumps(layer_benchmarks("--quick" in sys.argv, log=_log)))
+    elif sys.argv[1:2] == ["--train"] and len(sys.argv) == 6:
         _, _, impl, dataset, dtype, steps = sys.argv
         print(json.dumps(train_once(impl, dataset, dtype, int(steps) or None)))
     else:
-        sys.exit("usage: python -m course bench (this module's entry point is a worker)")
+        sys.exit("usage: python -m course bench (this module's own entry points are workers)")

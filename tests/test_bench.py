@@ -29,11 +29,18 @@ def quick_run(tmp_path_factory):
     return out, json.loads((out / "bench.json").read_text())
 
 
-def test_quick_run_json_structure(quick_run):
+@pytest.mark.parametrize("part", ["headline", "single_thread"])
+def test_quick_run_json_structure(quick_run, part):
     _, results = quick_run
-    assert set(results) >= {"meta", "peak_matmul_gflops", "conv", "pool", "summary"}
-    assert results["meta"]["quick"] is True and results["meta"]["torch_threads"] == bench.THREADS
-    assert len(results["meta"]["load_average"]) == 2
+    assert results["meta"]["quick"] is True and len(results["meta"]["load_average"]) == 2
+    assert "training" not in results
+    n_threads = bench.THREADS if part == "headline" else 1
+    if part == "single_thread":
+        results = results["single_thread"]
+    assert set(results) >= {"peak_matmul_gflops", "conv", "pool", "summary"}
+    # Both libraries got the same threads, in a process of their own.
+    assert results["torch_threads"] == n_threads
+    assert results["openblas_threads"] in (n_threads, None)  # None: not readable
     assert set(results["peak_matmul_gflops"]) == set(bench.DTYPES)
     n_conv, n_pool = len(bench.QUICK["conv"]), len(bench.QUICK["pool"])
     assert len(results["conv"]) == n_conv * len(bench.DTYPES)
@@ -53,7 +60,6 @@ def test_quick_run_json_structure(quick_run):
     assert s["conv_geomean_ratio"] == pytest.approx(float(np.exp(np.mean(np.log(ratios)))))
     assert s["conv_max_ratio"] == max(ratios)
     assert isinstance(s["target_met"], bool)
-    assert "training" not in results
 
 
 def test_quick_run_writes_markdown_and_png(quick_run):
@@ -101,7 +107,7 @@ def test_twin_refuses_what_it_cannot_copy():
 
 def test_worker_runs_in_its_own_process():
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, "-m", "course.bench", "--worker", "reference",
+    proc = subprocess.run([sys.executable, "-m", "course.bench", "--train", "reference",
                            "mnist1d", "float32", "3"], cwd=ROOT, env=env, capture_output=True,
                           text=True, check=True)
     r = json.loads(proc.stdout.strip().splitlines()[-1])
