@@ -12,6 +12,8 @@ own SaveAutoGrades then stores the points in the gradebook, and
 generate_feedback shows the messages.
 """
 
+import textwrap
+
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import NbGraderPreprocessor
 
@@ -43,5 +45,14 @@ class OutOfKernelGrade(NbGraderPreprocessor):
                                            evalue=outcome.message,
                                            traceback=[f"Check {outcome.id} failed "
                                                       f"(0 / {outcome.max_points:g} points):",
-                                                      *outcome.message.splitlines()])]
+                                                      *_readable(outcome.message)])]
         return nb, resources
+
+
+def _readable(message, width=96):
+    """The message's lines, the hint on a line of its own, wrapped to fit the
+    feedback page's output box (tracebacks render as preformatted text)."""
+    lines = []
+    for line in message.replace(". Hint: ", ".\nHint: ").splitlines():
+        lines += textwrap.wrap(line, width, subsequent_indent="  ") or [""]
+    return lines

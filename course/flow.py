@@ -26,7 +26,8 @@ def nbgrader(args, cwd, exchange):
     """Run ``nbgrader ARGS`` in ``cwd`` with the exchange at ``exchange``."""
     env = tool_env()
     cmd = [sys.executable, "-m", "nbgrader", *args, f"--Exchange.root={exchange}",
-           "--log-level=ERROR"]
+           # the students' submission records stay in this flow's folder too
+           f"--Exchange.cache={Path(exchange).parent / 'cache'}", "--log-level=ERROR"]
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise FlowError(f"nbgrader {' '.join(args)} failed in {cwd}:\n{proc.stdout}\n"
