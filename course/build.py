@@ -4,6 +4,7 @@ student release through ``nbgrader generate_assignment``.
 Generation goes one way only::
 
     solutions/*.py ──> source/<stage>/<stage>.ipynb answer cells
+    solutions/*.py ──> course/cnn1d_reference.py (stage 5's reference layers)
     course/stages.py ──> test-cell points and hidden-test calls
     course/<asset> ──> source/<stage>/<asset>   (identical copies)
     source/ ──nbgrader──> release/
@@ -155,8 +156,22 @@ def fill_notebook(nb, stage):
 
 
 def build_source(root=ROOT, check=False, stages=None):
-    """Fill the source notebooks and copy the assets; returns the changed paths."""
+    """Fill the source notebooks and copy the assets; returns the changed paths.
+
+    The generated asset course/cnn1d_reference.py (stage 5's reference layers,
+    from solutions/) is brought up to date first.
+    """
+    from course.reference_module import (
+        REFERENCE_PATH,
+        reference_differences,
+        write_reference_module,
+    )
+
     changed = []
+    if check:
+        changed += [REFERENCE_PATH] if reference_differences() else []
+    elif write_reference_module():
+        changed.append(REFERENCE_PATH)
     for stage in stages or STAGES:
         folder = Path(root) / "source" / stage.name
         path = folder / stage.notebook

@@ -75,7 +75,8 @@ STAGES = (
             Check("forward", 3, "forward matches the reference on random signals and filters"),
             Check("backward_dx", 3, "dx matches the numerical gradient of your forward"),
             Check("backward_params", 3, "dw and db match the numerical gradients"),
-            Check("no_side_effects", 1, "forward and backward leave their inputs unchanged"),
+            Check("no_side_effects", 1, "a correct forward and backward leave their inputs "
+                  "unchanged"),
         ),
         graded_names=("SimpleConv1d",),
     ),

@@ -77,28 +77,37 @@ def check_backward_dx(ns, rng):
 
 
 def check_backward_params(ns, rng):
-    """dw and db match the numerical gradients; db has the shape of b."""
+    """dw and db match the numerical gradients of the student's own forward and
+    the reference; db has the shape of b."""
     f = _forward_fn(need(ns, "SimpleConv1d"))
     hints = {"w": "weight sharing: dw[k] sums dout[i] * x[i + k] over every position i",
              "b": "db is the sum of dout, with the shape of b"}
     for x, w, b in _cases(rng, 3):
         dout = rng.standard_normal(len(x) - len(w) + 1)
         layer, _, _ = _run(ns, x, w, b, dout)
-        config = describe(x=x, w=w) + "; numerical gradient"
+        config = describe(x=x, w=w)
+        ref = Reference(w, b)
+        ref.forward(x)
+        ref.backward(dout)
         for index, (name, param) in enumerate((("w", w), ("b", b))):
             grad = as_array(f"d{name}", getattr(layer, "d" + name, None), param.shape)
             num = grad_wrt(f, [w, b, x], index, dout)
-            assert_close(f"d{name}", grad, num, config, rtol=1e-5, atol=1e-7, hint=hints[name])
+            assert_close(f"d{name}", grad, num, config + "; numerical gradient of your forward",
+                         rtol=1e-5, atol=1e-7, hint=hints[name])
+            assert_close(f"d{name}", grad, getattr(ref, "d" + name), config, hint=hints[name])
 
 
 def check_no_side_effects(ns, rng):
-    """forward and backward leave x, w, b and dout unchanged."""
+    """forward is right and, with backward, leaves x, w, b and dout unchanged."""
     cls = need(ns, "SimpleConv1d")
     x, w, b = next(_cases(rng, 1))
     dout = rng.standard_normal(len(x) - len(w) + 1)
     keep = [a.copy() for a in (x, w, b, dout)]
     layer = call("SimpleConv1d(w, b)", cls, w, b)
-    call("forward(x)", layer.forward, x)
+    out = as_array("forward(x)", call("forward(x)", layer.forward, x), (len(x) - len(w) + 1,))
+    # leaving the inputs alone only counts for a layer that computes something
+    assert_close("forward output", out, Reference(keep[1], keep[2]).forward(keep[0]),
+                 describe(x=x, w=w), hint="fix the forward check first")
     call("backward(dout)", layer.backward, dout)
     for label, before, after in zip(("forward/backward on x", "SimpleConv1d on w",
                                      "SimpleConv1d on b", "backward on dout"),

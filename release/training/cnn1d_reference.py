@@ -285,6 +285,9 @@ class Conv1d(Layer):
     #: matrix products read cols from the cache (faster than bigger slices,
     #: measured), and a long input costs a bounded amount of memory.
     max_cols_bytes = 2**20
+    # Below this output length a product per sample costs more in call overhead
+    # than it saves in copies: a batch of many short sequences is done in one.
+    per_sample_min_l_out = 32
 
     def __init__(self, w, b, stride=1, padding=0, padding_mode="zeros", dilation=1,
                  padding_value=0.0):
@@ -359,8 +362,11 @@ class Conv1d(Layer):
             for k in range(F):  # im2col, one tap at a time: window i reads x_pad[i*S + k*D]
                 cols[:, :, k] = x_n[:, :, k * D:k * D + last:S]
             cols = cols.reshape(len(x_n), C_in * F, L_out)
-            # One product per sample, written straight into out: (n, C_out, L_out).
-            np.matmul(w_mat, cols, out=out[n0:n0 + step])
+            if L_out >= self.per_sample_min_l_out:
+                # One product per sample, written straight into out: (n, C_out, L_out).
+                np.matmul(w_mat, cols, out=out[n0:n0 + step])
+            else:  # short outputs: one product for the whole slice beats n tiny ones
+                out[n0:n0 + step] = np.tensordot(w_mat, cols, axes=([1], [1])).transpose(1, 0, 2)
             out[n0:n0 + step] += self.b[:, None]
         if step < N:  # several slices: backward rebuilds each one's cols from x_pad
             cols = None
@@ -411,8 +417,13 @@ class Conv1d(Layer):
             # dw = sum_n dout[n] @ cols[n].T, computed as its transpose
             # cols[n] @ dout[n].T: the same sums, but OpenBLAS is faster with
             # the taps (C_in*F) rather than C_out as the rows of the result.
-            dw += np.matmul(cols, dout_n.transpose(0, 2, 1)).sum(axis=0).T  # (C_out, C_in*F)
-            dcols = np.matmul(w_mat.T, dout_n).reshape(n, C_in, F, L_out)
+            if L_out >= self.per_sample_min_l_out:
+                dw += np.matmul(cols, dout_n.transpose(0, 2, 1)).sum(axis=0).T  # (C_out, C_in*F)
+                dcols = np.matmul(w_mat.T, dout_n).reshape(n, C_in, F, L_out)
+            else:  # short outputs: single products over the whole slice
+                dw += np.tensordot(dout_n, cols, axes=([0, 2], [0, 2]))       # (C_out, C_in*F)
+                dcols = np.tensordot(dout_n, w_mat, axes=([1], [0]))          # (n, L_out, C_in*F)
+                dcols = dcols.transpose(0, 2, 1).reshape(n, C_in, F, L_out)
             dx_n = dx_pad[n0:n0 + n]
             for k in range(F):  # col2im: tap k of window i read x_pad[i*S + k*D]
                 dx_n[:, :, k * D:k * D + last:S] += dcols[:, :, k]

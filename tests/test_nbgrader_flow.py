@@ -1,0 +1,84 @@
+"""The whole nbgrader flow on a temporary course, as nbgrader documents it:
+generate_assignment -> release_assignment to a local exchange ->
+fetch_assignment and submit as students -> collect -> autograde ->
+generate_feedback -> export. This is also `make demo`'s sample class.
+
+For every stage the reference scores full marks and the untouched release
+scores 0, every failed test of the release showing the stub's message rather
+than a grader crash; the buggy students lose points where their bug is."""
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.grade import find_submissions
+from autograder.parallel import grade_all
+from course.demo import format_table, run_demo
+from course.sample_class import BUGS
+from course.stages import STAGES
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("flow")
+    grades, course = run_demo(workdir, STAGES, log=lambda *a: None)
+    return grades, course
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=[s.name for s in STAGES])
+def test_reference_full_marks_untouched_zero(graded, stage):
+    grades, _ = graded
+    score, max_score = grades["reference", stage.name]
+    assert max_score == stage.max_score
+    assert score == max_score, format_table(grades)
+    assert grades["untouched", stage.name] == (0.0, stage.max_score)
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=[s.name for s in STAGES])
+def test_untouched_feedback_shows_the_stub_message(graded, stage):
+    _, course = graded
+    nb = nbformat.read(Path(course) / "autograded" / "untouched" / stage.name / stage.notebook,
+                       as_version=4)
+    tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert len(tests) == len(stage.checks)
+    for cell in tests:
+        (error,) = [o for o in cell.outputs if o.output_type == "error"]
+        assert "not written yet" in error.evalue, error.evalue
+        for crash in ("ModuleNotFoundError", "ImportError", "NameError", "SandboxError"):
+            assert crash not in error.evalue
+    html = (Path(course) / "feedback" / "untouched" / stage.name
+            / f"{stage.name}.html").read_text()
+    assert html.count("not written yet") >= len(stage.checks)
+    assert "run_check" not in html, "hidden test code must not reach the feedback"
+
+
+@pytest.mark.parametrize(("student", "stage_name"),
+                         [(s, st) for s, stages in BUGS.items() for st in stages])
+def test_buggy_students_lose_points(graded, student, stage_name):
+    grades, _ = graded
+    score, max_score = grades[student, stage_name]
+    assert 0 < max_score and score < max_score
+
+
+def test_export_lists_every_submission(graded):
+    grades, course = graded
+    assert (Path(course) / "grades.csv").exists()
+    assert {s for s, _ in grades} >= {"reference", "untouched", *BUGS}
+
+
+def test_cheater_and_crasher_are_graded_and_earn_nothing(graded):
+    grades, course = graded
+    assert grades["cheater", "single_channel"][0] == 0
+    assert grades["crasher", "single_channel"][0] == 0
+    html = (Path(course) / "feedback" / "crasher" / "single_channel" /
+            "single_channel.html").read_text()
+    assert "exit code" in html
+
+
+def test_the_command_line_gives_the_same_grades_as_nbgrader(graded):
+    grades, course = graded
+    results = grade_all(find_submissions([Path(course) / "submitted"]), progress=False)
+    assert {(r.student, r.assignment): (r.score, r.max_score) for r in results} == grades
