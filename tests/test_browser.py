@@ -233,10 +233,10 @@ def feedback(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("flow")
     course, exchange = flow.make_course(workdir, [STAGE])
     flow.release(course, exchange, [STAGE])
-    flow.submit("flipped_kernel", workdir, exchange, STAGE, answers_for("flipped_kernel", STAGE))
+    flow.submit("unshared_dw", workdir, exchange, STAGE, answers_for("unshared_dw", STAGE))
     grades = flow.grade(course, exchange, [STAGE])
-    html = course / "feedback" / "flipped_kernel" / STAGE.name / f"{STAGE.name}.html"
-    return html, grades["flipped_kernel", STAGE.name]
+    html = course / "feedback" / "unshared_dw" / STAGE.name / f"{STAGE.name}.html"
+    return html, grades["unshared_dw", STAGE.name]
 
 
 def test_feedback_shows_each_check_its_points_and_message(feedback, browser):
@@ -264,7 +264,7 @@ def test_feedback_shows_each_check_its_points_and_message(feedback, browser):
             else:
                 assert f"passed: {check.points:g} / {check.points:g} points" in text
         assert failed >= 1
-        assert "true convolution (kernel flipped)" in flat  # the hint for this bug
+        assert "weight sharing: dw[k] sums" in flat  # the hint for this bug
         source = page.content()
         for hidden in ("BEGIN HIDDEN", "run_check", "autograder"):
             assert hidden.lower() not in source.lower(), f"{hidden!r} in the feedback"

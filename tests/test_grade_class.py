@@ -19,7 +19,7 @@ REFERENCE = reference_answers(STAGE)["simple_conv1d"]
 KINDS = {  # kind: (answer code, expected score)
     "correct": (REFERENCE, STAGE.max_score),
     "untouched": (None, 0.0),
-    "flipped": (REFERENCE.replace("x[i:i + F] @ self.w", "x[i:i + F] @ self.w[::-1]"), 1.0),
+    "flipped": (REFERENCE.replace("x[i:i + F] @ self.w", "x[i:i + F] @ self.w[::-1]"), 0.0),
     "crash": (REFERENCE + CRASH, 0.0),
 }
 
