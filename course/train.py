@@ -54,7 +54,20 @@ PRESETS = {
 
 
 def peak_rss_mb():
-    """Peak resident set size of this process, in MB."""
+    """Peak resident set size of this process, in MB.
+
+    On Linux the kernel's high-water mark (VmHWM) of this process's own memory:
+    ``ru_maxrss`` would do, but it keeps the parent's figure across fork and
+    exec, so a small run started from a big process (pytest with PyTorch
+    loaded) would report the parent's peak.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 1024 if platform.system() != "Darwin" else peak / 2**20
 
