@@ -10,14 +10,18 @@ with ``--json FILE``, every number as JSON.
 
 How it measures, and why:
 
-- Same threads for both: numpy's OpenBLAS gets ``OPENBLAS_NUM_THREADS=2``
-  (set here before numpy loads, unless already set) and PyTorch
-  ``torch.set_num_threads(2)``: the machine's two cores, as a student's
-  default install would use them.
-- The machine is shared, so the load changes from one second to the next.
-  Each repetition runs the reference, PyTorch and a numpy matmul one after
-  the other (the order alternating), and the medians over repetitions are
-  compared: a burst of load hits both sides alike. Nothing asserts a time.
+- Same threads for both, in a fresh process per setting: numpy's OpenBLAS
+  gets ``OPENBLAS_NUM_THREADS=n`` (in the environment before numpy loads)
+  and PyTorch ``torch.set_num_threads(n)``. The headline is n = 2, the
+  machine's two cores, as a default install uses them; n = 1 is measured
+  too. On a shared machine two threads stall whenever another job holds a
+  core (OpenBLAS and OpenMP threads wait for each other at every call), so
+  the one-thread numbers, the work each library does per core, are the
+  steadier comparison.
+- The load changes from one second to the next. Each repetition runs the
+  reference, PyTorch and a numpy matmul one after the other (the order
+  alternating), and the medians over repetitions are compared: a burst of
+  load hits both sides alike. Nothing asserts a time.
 - GFLOP/s counts 2 * N * C_out * L_out * C_in * F per product, three products
   (forward, dw, dx) per forward + backward. The matmul column is numpy doing
   the forward's own product ``(C_out, C_in*F) @ (C_in*F, N*L_out)`` as one
@@ -49,9 +53,9 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# (N, C_in, L, C_out, F, stride, padding): the shapes. The first is
-# MNIST's first layer, the 3rd and 4th are the MNIST-1D CNN's, the last a long
-# signal.
+# (N, C_in, L, C_out, F, stride, padding): the shapes. The first two
+# are MNIST-784-sized layers, the 3rd and 4th the MNIST-1D CNN's, the last a
+# long signal.
 CONV_SHAPES = (
     (64, 1, 784, 16, 5, 1, 0),
     (128, 16, 392, 32, 3, 1, 1),
@@ -602,11 +606,11 @@ def markdown(results):
             "",
             "`course.train.PRESETS` trained by the reference and by a PyTorch twin with the "
             "same architecture, initial weights, batches, augmentation, optimiser and "
-            "learning-rate schedule, each run in a process of its own with "
-            f"{THREADS} threads. Wall time of `fit` only (not loading data or importing); "
+            "learning-rate schedule, each run in a process of its own, with 2 and with 1 "
+            "thread each. Wall time of `fit` only (not loading data or importing); "
             "slowdown = time per step over the last tenth of training / over the second "
-            "tenth (denormals or leaks would show as a slowdown well above 1); peak RSS of "
-            "the whole run's process.",
+            "tenth (denormals or a leak would show as a steady slowdown well above 1; on a "
+            "shared machine the load alone moves it); peak RSS of the whole run's process.",
             "",
             "| dataset | dtype | threads | steps | implementation | test accuracy | wall s "
             "| ms/step | slowdown | peak RSS MB |",
