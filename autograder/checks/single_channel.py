@@ -20,11 +20,11 @@ FLIP_HINT = ("your output equals a true convolution (kernel flipped); deep-learn
              "convolution is cross-correlation: out[i] = sum_k x[i + k] * w[k]")
 
 
-def _cases(rng, n=4):
-    """Random (x, w, b) with L from 6 to 30 and F from 1 to L."""
+def _cases(rng, n=4, min_F=1):
+    """Random (x, w, b) with L from 6 to 30 and F from ``min_F`` to min(L, 9)."""
     for _ in range(n):
         L = int(rng.integers(6, 31))
-        F = int(rng.integers(1, min(L, 9) + 1))
+        F = int(rng.integers(min_F, min(L, 9) + 1))
         yield rng.standard_normal(L), rng.standard_normal(F), rng.standard_normal(1)
 
 
@@ -100,7 +100,7 @@ def check_backward_params(ns, rng):
 def check_no_side_effects(ns, rng):
     """forward is right and, with backward, leaves x, w, b and dout unchanged."""
     cls = need(ns, "SimpleConv1d")
-    x, w, b = next(_cases(rng, 1))
+    x, w, b = next(_cases(rng, 1, min_F=2))  # F >= 2: a flipped kernel must show
     dout = rng.standard_normal(len(x) - len(w) + 1)
     keep = [a.copy() for a in (x, w, b, dout)]
     layer = call("SimpleConv1d(w, b)", cls, w, b)
