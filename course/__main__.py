@@ -9,7 +9,8 @@ build   Write the solution cells from solutions/, copy the student helpers
 demo    Grade the sample class (reference, untouched release, buggy
         students) through nbgrader and print the grade table.
 bench   Time the reference Conv1d and MaxPool1d against PyTorch on the CPU
-        (--training: also train the presets with both); writes
+        (--training: also train the presets with both; --grading: time
+        grading a submission and a class with 1 and 2 workers); writes
         docs/benchmark.md and docs/benchmark.png.
 
 Exit codes: 0 success, 2 usage error (bad arguments), 1 anything else.
@@ -52,6 +53,14 @@ def _parser():
     bench.add_argument("--training", action="store_true",
                        help="also train the presets with the reference and a PyTorch twin "
                             "(several minutes)")
+    bench.add_argument("--grading", action="store_true",
+                       help="also time grading: one complete submission, and a class with 1 "
+                            "and 2 workers (about 20 minutes for a class of 50)")
+    bench.add_argument("--class-size", type=_positive_int, default=50, metavar="N",
+                       help="students in the --grading class (default: %(default)s)")
+    bench.add_argument("--keep", default=None, metavar="FILE",
+                       help="copy the sections this run does not measure (training, grading) "
+                            "from the JSON of an earlier run")
     bench.add_argument("--quick", action="store_true",
                        help="two small shapes, 3 repetitions, 200 training steps: a smoke test")
     bench.add_argument("--out", default="docs", metavar="DIR",
@@ -118,7 +127,8 @@ def main(argv=None):
         from course.bench import main as bench
 
         return bench(json_path=args.json, training=args.training, quick=args.quick,
-                     out_dir=args.out)
+                     out_dir=args.out, grading=args.grading, class_size=args.class_size,
+                     keep=args.keep)
     return 0
 
 

@@ -68,7 +68,9 @@ CONV_SHAPES = (
 POOL_SHAPES = ((50, 8, 784, 2, 2), (64, 16, 1000, 3, 2))
 DTYPES = ("float64", "float32")
 TARGET_MAX_RATIO, TARGET_GEOMEAN = 1.0, 0.8
-QUICK = {"conv": CONV_SHAPES[2:4], "pool": POOL_SHAPES[:1], "repeats": 3, "steps": 200}
+QUICK = {"conv": CONV_SHAPES[2:4], "pool": POOL_SHAPES[:1], "repeats": 3, "steps": 200,
+         "class_size": 4}
+CLASS_SIZE = 50
 
 
 def threads():
@@ -502,8 +504,13 @@ def _worker(args, n_threads):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def run(quick=False, training=False, log=print):
+def run(quick=False, training=False, grading=False, class_size=CLASS_SIZE, keep=None,
+        log=print):
     """Every benchmark; returns the results dict (what --json writes).
+
+    ``keep``: the results of an earlier run (its JSON); the sections this run
+    does not measure (training, grading) are copied from it, with the date
+    they were measured.
 
     The layers are timed twice, each time in a fresh process: with THREADS
     threads each (the headline numbers), and with one thread each, which
@@ -526,17 +533,41 @@ def run(quick=False, training=False, log=print):
             results.update(part)
         else:
             results["single_thread"] = part
+    now = results["meta"]["date"]
+    measured = results["meta"]["measured"] = {"layers": now}
     if training:
         results["training"] = []
         for n in (THREADS, 1):
             log(f"training, {n} thread{'s' * (n > 1)} each (each run in a process of its own):")
             results["training"] += run_training(quick, n, log=log)
+        measured["training"] = now
+    if grading:
+        from course.bench_grading import run_grading
+
+        size = QUICK["class_size"] if quick else class_size
+        results["grading"] = run_grading(size, repeats=1 if quick else 3,
+                                         rounds=2 if quick else 5, log=log)
+        measured["grading"] = now
+    for section in ("training", "grading"):
+        if section not in results and keep and section in keep:
+            results[section] = keep[section]
+            measured[section] = keep["meta"].get("measured", {}).get(section,
+                                                                     keep["meta"]["date"])
     results["meta"]["load_average"] = [load_before, os.getloadavg()[0]]
     return results
 
 
 def _shape_text(shape):
     return "(" + ", ".join(str(v) for v in shape.values()) + ")"
+
+
+def _measured_note(results, section):
+    """A line saying when a section kept from an earlier run was measured."""
+    when = results["meta"].get("measured", {}).get(section, results["meta"]["date"])
+    if when == results["meta"]["date"]:
+        return []
+    return ["", f"(This section was measured on {when}, in an earlier run, and kept with "
+                "`--keep`.)"]
 
 
 def markdown(results):
@@ -628,6 +659,12 @@ def markdown(results):
         lines += ["", "Wall-time ratio reference / PyTorch: " + ", ".join(
             f"{row['dataset']} {row['dtype']} {row['threads']} thread{'s' * (row['threads'] > 1)} "
             f"**{row['ratio']:.2f}**" for row in results["training"]) + "."]
+        lines += _measured_note(results, "training")
+    if "grading" in results:
+        from course.bench_grading import markdown_section
+
+        lines += markdown_section(results["grading"])
+        lines += _measured_note(results, "grading")
     lines += ["", "![ratios](benchmark.png)", ""]
     return "\n".join(lines)
 
@@ -686,18 +723,30 @@ def plot(results, path):
     plt.close(fig)
 
 
-def main(json_path=None, training=False, quick=False, out_dir="docs"):
+def main(json_path=None, training=False, quick=False, out_dir="docs", grading=False,
+         class_size=CLASS_SIZE, keep=None):
     """Run, print, and write ``benchmark.md``, ``benchmark.png`` and the JSON.
 
-    Returns the exit code: 0, or 1 when PyTorch is not installed.
+    Returns the exit code: 0, 1 when PyTorch is not installed, 2 when ``keep``
+    is not the JSON of an earlier run.
     """
+    kept = None
+    if keep is not None:
+        try:
+            kept = json.loads(Path(keep).read_text())
+            kept["meta"]["date"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            print(f"--keep {keep}: expected the JSON file of an earlier `python -m course bench "
+                  f"--json` run, could not use it: {exc}", file=sys.stderr)
+            return 2
     try:
         import torch  # noqa: F401
     except ImportError:
         print("python -m course bench compares with PyTorch, which is not installed; "
               "`make bench` installs torch==2.13.0 into .venv", file=sys.stderr)
         return 1
-    results = run(quick=quick, training=training)
+    results = run(quick=quick, training=training, grading=grading, class_size=class_size,
+                  keep=kept)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "benchmark.md").write_text(markdown(results))

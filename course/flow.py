@@ -64,6 +64,15 @@ def reference_answers(stage):
             for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")}
 
 
+def fill_answers(nb, answers):
+    """Write ``answers`` ({grade_id: code}, or None) into the notebook's cells, in place."""
+    for cell in nb.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if answers and grade_id in answers:
+            cell.source = answers[grade_id]
+    return nb
+
+
 def submit(student, workdir, exchange, stage, answers):
     """Fetch ``stage`` as ``student``, write ``answers`` into its cells, submit.
 
@@ -77,10 +86,7 @@ def submit(student, workdir, exchange, stage, answers):
     nbgrader(["fetch_assignment", stage.name, "--course=cnn1d"], home, exchange)
     path = home / stage.name / stage.notebook
     nb = nbformat.read(path, as_version=4)
-    for cell in nb.cells:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if answers and grade_id in answers:
-            cell.source = answers[grade_id]
+    fill_answers(nb, answers)
     nbformat.write(nb, path)
     nbgrader(["submit", stage.name, "--course=cnn1d", f"--student={student}"], home, exchange)
 

@@ -1,0 +1,201 @@
+"""Grading speed: one complete submission, and a class with 1 and 2 workers.
+
+Part of ``python -m course bench --grading`` (see course/bench.py). It grades
+with the same function as CI and nbgrader (``autograder.grade.grade_path``,
+each notebook's answers in a sandboxed worker process), on notebooks written
+from the release:
+
+- **one complete submission**: the reference answers of all five stages,
+  graded one stage after the other, as ``python -m autograder grade`` does
+  for one student; the median over repetitions, with each stage's time.
+- **a class**: ``class_size`` students, each submitting every stage; the
+  students cycle through the sample class of ``make demo`` (reference,
+  untouched, flipped kernel, unshared dw, the cheater and the crasher, the
+  last two with the reference answers outside their own stage), so the class
+  has the mix of full-work and quick-to-fail notebooks a real one has.
+
+Throughput with 2 workers is compared with 1 worker side by side: the class
+is cut into rounds of students, and each round is graded with 1 worker and
+with 2 (the order alternating), so that a change of the machine's load hits
+both alike; the totals over rounds are compared. The grades of the two runs
+must be identical (the grader is deterministic), and the bench says so.
+"""
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET_SUBMISSION_S, TARGET_SPEEDUP = 30.0, 1.7
+
+
+def class_kinds():
+    """The sample class's students, in order (see course/sample_class.py)."""
+    from course.sample_class import STUDENTS
+
+    return STUDENTS
+
+
+def answers_of(kind, stage):
+    """Answer-cell code of a student of this kind for ``stage`` (None: untouched)."""
+    from course.flow import reference_answers
+    from course.sample_class import CUSTOM, answers_for
+
+    if kind in CUSTOM and CUSTOM[kind] != stage.name:
+        return reference_answers(stage)  # their own trick is in one stage only
+    return answers_for(kind, stage)
+
+
+def write_submission(root, student, stage, answers):
+    """Write ``root/submitted/<student>/<stage>/<stage>.ipynb`` from the release."""
+    from course.flow import fill_answers
+
+    nb = nbformat.read(ROOT / "release" / stage.name / stage.notebook, as_version=4)
+    fill_answers(nb, answers)
+    path = Path(root) / "submitted" / student / stage.name / stage.notebook
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def make_class(root, size, stages=None):
+    """``size`` students, each submitting every stage; returns [[(student, path)]] per student."""
+    from course.stages import STAGES
+
+    stages = STAGES if stages is None else stages
+    kinds = class_kinds()
+    students = []
+    for i in range(size):
+        kind = kinds[i % len(kinds)]
+        student = f"s{i:03d}_{kind}"
+        students.append([(student, write_submission(root, student, stage, answers_of(kind, stage)))
+                         for stage in stages])
+    return students
+
+
+def time_submission(root, repeats=3, stages=None):
+    """Grade the reference's complete submission ``repeats`` times; the median run."""
+    from autograder.grade import grade_path
+    from course.stages import STAGES
+
+    stages = STAGES if stages is None else stages
+    paths = [write_submission(Path(root) / "one", "reference", stage,
+                              answers_of("reference", stage)) for stage in stages]
+    runs = []
+    for _ in range(repeats):
+        per_stage, score, max_score = {}, 0.0, 0.0
+        for stage, path in zip(stages, paths, strict=True):
+            start = time.perf_counter()
+            result = grade_path("reference", path)
+            per_stage[stage.name] = time.perf_counter() - start
+            score += result.score
+            max_score += result.max_score
+        runs.append({"total_s": sum(per_stage.values()), "stages_s": per_stage,
+                     "score": score, "max_score": max_score})
+    runs.sort(key=lambda run: run["total_s"])
+    median = dict(runs[len(runs) // 2])
+    median["repeats"] = repeats
+    median["all_totals_s"] = sorted(run["total_s"] for run in runs)
+    median["target_s"] = TARGET_SUBMISSION_S
+    return median
+
+
+def time_class(root, size=50, rounds=5, worker_counts=(1, 2), log=print, stages=None):
+    """Grade a class of ``size`` with each worker count, interleaved round by round."""
+    from autograder.parallel import grade_all
+
+    students = make_class(Path(root) / "class", size, stages)
+    rounds = max(1, min(rounds, size))
+    bounds = [round(i * size / rounds) for i in range(rounds + 1)]
+    totals = {n: 0.0 for n in worker_counts}
+    grades = {n: {} for n in worker_counts}
+    for r in range(rounds):
+        jobs = [job for student in students[bounds[r]:bounds[r + 1]] for job in student]
+        order = worker_counts if r % 2 == 0 else tuple(reversed(worker_counts))
+        for n in order:
+            start = time.perf_counter()
+            results = grade_all(jobs, workers=n, progress=False)
+            elapsed = time.perf_counter() - start
+            totals[n] += elapsed
+            grades[n].update({(res.student, res.assignment): res.score for res in results})
+            log(f"  class round {r + 1}/{rounds}: {len(jobs)} notebooks, {n} worker"
+                f"{'s' * (n > 1)} {elapsed:6.1f} s")
+    first, last = worker_counts[0], worker_counts[-1]
+    notebooks = sum(len(student) for student in students)
+    return {
+        "students": size,
+        "notebooks": notebooks,
+        "rounds": rounds,
+        "wall_s": {str(n): totals[n] for n in worker_counts},
+        "notebooks_per_minute": {str(n): 60 * notebooks / totals[n] for n in worker_counts},
+        "speedup": totals[first] / totals[last],
+        "identical_grades": all(grades[n] == grades[first] for n in worker_counts),
+        "class_score": statistics.mean(grades[first].values()) if grades[first] else 0.0,
+        "target_speedup": TARGET_SPEEDUP,
+    }
+
+
+def run_grading(class_size=50, repeats=3, rounds=5, log=print):
+    """Both grading measurements, in a scratch folder; returns the JSON part."""
+    import os
+
+    with tempfile.TemporaryDirectory(prefix="cnn1d-grading-bench-") as tmp:
+        log("grading: one complete submission (the reference, all five stages):")
+        one = time_submission(tmp, repeats)
+        log(f"  {one['total_s']:.1f} s (median of {repeats}; "
+            + ", ".join(f"{name} {s:.1f} s" for name, s in one["stages_s"].items())
+            + f"), score {one['score']:g}/{one['max_score']:g}")
+        log(f"grading: a class of {class_size}, 1 and 2 workers, interleaved in {rounds} rounds:")
+        whole = time_class(tmp, class_size, rounds, log=log)
+        log(f"  1 worker {whole['wall_s']['1']:.0f} s, 2 workers {whole['wall_s']['2']:.0f} s: "
+            f"{whole['speedup']:.2f}x; grades identical: {whole['identical_grades']}")
+    return {"submission": one, "class": whole, "cpu_count": os.cpu_count()}
+
+
+def markdown_section(part):
+    """The grading results as Markdown lines."""
+    one, whole = part["submission"], part["class"]
+    met_one = one["total_s"] <= one["target_s"]
+    met_class = whole["speedup"] >= whole["target_speedup"]
+    lines = [
+        "",
+        "## Grading",
+        "",
+        "With `autograder.grade.grade_path`, the function `python -m autograder grade` and "
+        "nbgrader's autograde both use: each notebook's answer cells run in a sandboxed "
+        "worker process, the checks in the grader. Submissions are written from the release "
+        "(see `course/bench_grading.py`).",
+        "",
+        f"**One complete submission** (the reference answers, all five stages, one after the "
+        f"other): **{one['total_s']:.1f} s** (median of {one['repeats']} runs: "
+        + ", ".join(f"{s:.1f}" for s in one["all_totals_s"])
+        + f" s; target <= {one['target_s']:.0f} s: {'met' if met_one else 'NOT met'}), "
+        f"score {one['score']:g} / {one['max_score']:g}.",
+        "",
+        "| stage | seconds |",
+        "|---|--:|",
+    ]
+    lines += [f"| {name} | {s:.2f} |" for name, s in one["stages_s"].items()]
+    lines += [
+        "",
+        f"**A class of {whole['students']}** ({whole['notebooks']} notebooks: every student "
+        f"submits every stage; the students cycle through `make demo`'s sample class), graded "
+        f"with 1 and with 2 worker processes in {whole['rounds']} interleaved rounds on "
+        f"{part['cpu_count']} CPUs:",
+        "",
+        "| workers | wall s | notebooks / minute |",
+        "|--:|--:|--:|",
+    ]
+    lines += [f"| {n} | {s:.0f} | {whole['notebooks_per_minute'][n]:.1f} |"
+              for n, s in whole["wall_s"].items()]
+    lines += [
+        "",
+        f"Throughput with 2 workers: **{whole['speedup']:.2f}x** that of 1 (target >= "
+        f"{whole['target_speedup']}: {'met' if met_class else 'NOT met'}); the grades of the "
+        f"two runs are {'identical' if whole['identical_grades'] else 'DIFFERENT'}; mean "
+        f"score {whole['class_score']:.1f} points per notebook.",
+    ]
+    return lines

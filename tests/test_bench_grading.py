@@ -1,0 +1,90 @@
+"""Tests of course/bench_grading.py (``python -m course bench --grading``) on a
+small class of the quickest stage. No time is asserted: only that the
+measurements are made, of the right notebooks, and give the grades they should.
+"""
+
+import json
+
+import pytest
+
+from course import bench, bench_grading
+from course.__main__ import main
+from course.stages import get_stage
+
+STAGE = get_stage("output_size")
+
+
+def test_a_class_cycles_through_the_sample_students(tmp_path):
+    students = bench_grading.make_class(tmp_path, 8, [STAGE])
+    kinds = bench_grading.class_kinds()
+    assert [s[0][0] for s in students] == [f"s{i:03d}_{kinds[i % len(kinds)]}" for i in range(8)]
+    for (student, path), in students:
+        assert path == tmp_path / "submitted" / student / STAGE.name / STAGE.notebook
+        assert path.is_file()
+
+
+def test_the_cheater_and_the_crasher_answer_other_stages_like_the_reference():
+    from course.flow import reference_answers
+
+    for kind in ("cheater", "crasher"):
+        assert bench_grading.answers_of(kind, STAGE) == reference_answers(STAGE)
+    assert bench_grading.answers_of("untouched", STAGE) is None
+
+
+def test_time_submission_grades_the_reference_in_full(tmp_path):
+    one = bench_grading.time_submission(tmp_path, repeats=2, stages=[STAGE])
+    assert (one["score"], one["max_score"]) == (STAGE.max_score, STAGE.max_score)
+    assert set(one["stages_s"]) == {STAGE.name}
+    assert one["total_s"] == pytest.approx(sum(one["stages_s"].values()))
+    assert one["total_s"] in one["all_totals_s"] and len(one["all_totals_s"]) == 2
+    assert one["all_totals_s"][0] <= one["total_s"] <= one["all_totals_s"][-1]
+
+
+def test_time_class_with_one_and_two_workers(tmp_path):
+    logged = []
+    whole = bench_grading.time_class(tmp_path, size=3, rounds=2, stages=[STAGE],
+                                     log=logged.append)
+    assert (whole["students"], whole["notebooks"], whole["rounds"]) == (3, 3, 2)
+    assert set(whole["wall_s"]) == {"1", "2"} and min(whole["wall_s"].values()) > 0
+    assert whole["speedup"] == pytest.approx(whole["wall_s"]["1"] / whole["wall_s"]["2"])
+    assert whole["identical_grades"] is True
+    # reference: full marks; untouched: 0; flipped kernel (a stage-1 bug): the reference here.
+    assert whole["class_score"] == pytest.approx(2 * STAGE.max_score / 3)
+    # Two rounds, each graded with both worker counts, the order alternating.
+    assert [line.split(": ")[1].split(",")[1].strip()[:9] for line in logged] == [
+        "1 worker ", "2 workers", "2 workers", "1 worker "]
+
+
+def test_markdown_section_reports_targets():
+    part = {
+        "cpu_count": 2,
+        "submission": {"total_s": 31.0, "stages_s": {"a": 30.0, "b": 1.0}, "score": 51.0,
+                       "max_score": 51.0, "repeats": 3, "all_totals_s": [30.5, 31.0, 33.0],
+                       "target_s": 30.0},
+        "class": {"students": 50, "notebooks": 250, "rounds": 5, "wall_s": {"1": 600.0,
+                                                                          "2": 330.0},
+                  "notebooks_per_minute": {"1": 25.0, "2": 45.5}, "speedup": 600 / 330,
+                  "identical_grades": True, "class_score": 7.5, "target_speedup": 1.7},
+    }
+    md = "\n".join(bench_grading.markdown_section(part))
+    assert "**31.0 s**" in md and "target <= 30 s: NOT met" in md
+    assert "**1.82x**" in md and "target >= 1.7: met" in md
+    assert "| 2 | 330 | 45.5 |" in md and "identical" in md
+    part["class"]["identical_grades"] = False
+    assert "DIFFERENT" in "\n".join(bench_grading.markdown_section(part))
+
+
+def test_kept_sections_say_when_they_were_measured():
+    results = {"meta": {"date": "2026-11-22 10:00",
+                        "measured": {"layers": "2026-11-22 10:00", "grading": "2026-11-21 09:00"}}}
+    assert "2026-11-21 09:00" in bench._measured_note(results, "grading")[1]
+    assert bench._measured_note(results, "layers") == []
+
+
+def test_keep_must_be_an_earlier_runs_json(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"conv": []}))
+    assert main(["bench", "--keep", str(bad), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"--keep {bad}" in err and "earlier" in err and "'meta'" in err
+    assert not (tmp_path / "benchmark.md").exists()
