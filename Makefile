@@ -15,7 +15,7 @@ help:
 	@echo "make build          solution cells from solutions/, helper copies, release/ (nbgrader)"
 	@echo "make train          train the reference CNN on MNIST-1D (generated offline)"
 	@echo "make train-mnist    train on the embedded MNIST subset (784-sample sequences)"
-	@echo "make bench          time the reference against PyTorch (installs torch==2.13.0 into .venv)"
+	@echo "make bench          time the reference against PyTorch, and grading (installs torch==2.13.0)"
 	@echo "make lab            JupyterLab as a student sees it, on a working copy of release/ in lab/"
 	@echo "make lint | format  ruff check | ruff format"
 	@echo "make clean          remove run-time state (keeps .venv)"
@@ -92,7 +92,7 @@ test: venv lint
 # numpy's OpenBLAS get the machine's 2 threads (see course/bench.py).
 bench: venv
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install torch==2.13.0
-	OPENBLAS_NUM_THREADS=2 $(PY) -m course bench --training --json docs/benchmark.json
+	OPENBLAS_NUM_THREADS=2 $(PY) -m course bench --training --grading --json docs/benchmark.json
 
 clean:
 	rm -rf runs submitted autograded feedback gradebook.db .pytest_cache .ruff_cache
