@@ -8,6 +8,8 @@ checks and its ``Layer`` base class from here. Edit it here, in
 What it offers
 --------------
 - ``check_environment()``: the first cell of every notebook.
+- ``plot_*``: the figures of the notebooks, each with alt text;
+  ``set_alt_text(fig, alt)`` gives one to a figure drawn in a notebook.
 - ``Layer``: the protocol every layer speaks (forward, backward, params).
 - Argument checks that answer a mistake with a message naming the argument:
   ``as_float_array``, ``check_int``, ``check_float``, ``check_choice``,
@@ -20,23 +22,56 @@ import sys
 import numpy as np
 
 MIN_NUMPY = (1, 24)
+#: nbgrader's course id of the kit (nbgrader_config.py).
+COURSE_ID = "cnn1d"
+#: What `pip install` needs for each package a notebook may ask for.
+REQUIREMENTS = {"matplotlib": "matplotlib", "tqdm": "tqdm", "mnist1d": "mnist1d==0.0.2.post1"}
 
 
-def check_environment():
-    """Say whether this Python can run the course notebooks, and what to do if not."""
+def check_environment(files=(), packages=()):
+    """Say whether this Python can run the course notebooks, and what to do if not.
+
+    Checks the Python and numpy versions, that matplotlib and ``packages``
+    are installed and that ``files`` are in the current folder (the
+    notebook's). Prints one line when all is well.
+
+    Parameters
+    ----------
+    files : sequence of str
+        Files that must sit beside the notebook, e.g. ``("cnn1d_reference.py",)``.
+    packages : sequence of str
+        Importable names of further packages the notebook needs, e.g. ``("tqdm",)``.
+
+    Raises
+    ------
+    RuntimeError
+        Listing every problem found, each with what to do about it.
+    """
+    import importlib.util
+    from pathlib import Path
+
     problems = []
     if sys.version_info < (3, 10):  # noqa: UP036 - students run their own Python
         problems.append(f"Python {sys.version.split()[0]} is too old: use Python 3.11")
-    version = tuple(int(p) for p in np.__version__.split(".")[:2])
+    version = tuple(int(p) for p in np.__version__.split(".")[:2] if p.isdigit())
     if version < MIN_NUMPY:
-        problems.append(f"numpy {np.__version__} is too old: run `pip install 'numpy>=2'`")
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        problems.append("matplotlib is missing: run `pip install matplotlib`")
+        problems.append(f"numpy {np.__version__} is too old (the course needs numpy "
+                        f"{'.'.join(map(str, MIN_NUMPY))} or newer): run "
+                        "`pip install --upgrade 'numpy>=2'`")
+    for name in ("matplotlib", *packages):
+        if importlib.util.find_spec(name) is None:
+            problems.append(f"{name} is missing: run "
+                            f"`pip install '{REQUIREMENTS.get(name, name)}'`")
+    folder = Path.cwd()
+    for name in files:
+        if not (folder / name).is_file():
+            command = f"nbgrader fetch_assignment --replace --course={COURSE_ID} {folder.name}"
+            problems.append(f"{name} is missing from {folder}: restore it with `{command}` run "
+                            "in the folder above, or copy it there from the course release")
     if problems:
         raise RuntimeError("This environment cannot run the course notebooks:\n- "
-                           + "\n- ".join(problems))
+                           + "\n- ".join(problems) + "\nThen restart the kernel (Kernel > "
+                           "Restart Kernel) and run the notebook again from the top.")
     print(f"Environment OK: Python {sys.version.split()[0]}, numpy {np.__version__}")
 
 
@@ -206,9 +241,90 @@ class Layer:
 # --------------------------------------------------------------------------
 # Figures. Each function draws one figure and returns it; matplotlib is
 # imported inside them so that importing this module stays cheap.
+#
+# Alt text: JupyterLab shows an image/png output as an <img> without alt text
+# (it ignores any "alt" in the output's metadata), and a screen reader then
+# has nothing to say. A figure given an alt text by set_alt_text (every
+# figure the functions below create gets one) displays itself as HTML,
+# <img alt="..." src="data:image/png;base64,...">, with the PNG and the text
+# as fallbacks, wherever IPython displays it: plt.show(), the end of a cell,
+# display(fig) or a figure as the cell's value. JupyterLab, Notebook 7 and
+# nbconvert (nbgrader's feedback) pick the HTML; an untrusted notebook shows
+# the PNG. No JavaScript, no widget.
 # --------------------------------------------------------------------------
 
-def plot_sliding_window(x, w, b=0.0, position=0, ax=None):
+def figure_bundle(fig, alt):
+    """The display data of ``fig``: an ``<img>`` with alt text, a PNG and the text.
+
+    Parameters
+    ----------
+    fig : matplotlib Figure
+    alt : str
+        What the figure shows, for someone who cannot see it.
+
+    Returns
+    -------
+    dict
+        ``{"text/html": '<img alt="..." src="data:image/png;base64,...">',
+        "image/png": base64 str, "text/plain": alt}``, a mimebundle for
+        ``IPython.display.display(bundle, raw=True)``.
+    """
+    import base64
+    import html
+    import io
+
+    buffer = io.BytesIO()
+    # what matplotlib's inline backend does: the figure's own dpi and colours, cropped
+    fig.savefig(buffer, format="png", bbox_inches="tight", facecolor=fig.get_facecolor(),
+                edgecolor=fig.get_edgecolor())
+    png = base64.b64encode(buffer.getvalue()).decode("ascii")
+    img = f'<img alt="{html.escape(alt, quote=True)}" src="data:image/png;base64,{png}">'
+    return {"text/html": img, "image/png": png, "text/plain": alt}
+
+
+def _display_with_alt(fig):
+    """IPython's display hook of a figure with alt text: show it once, then close it."""
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    display(figure_bundle(fig, fig.alt_text), raw=True)
+    # Closed, as the inline backend closes what it shows: a figure that is the
+    # cell's value is not drawn a second time when the cell ends.
+    plt.close(fig)
+
+
+def set_alt_text(fig, alt):
+    """Give ``fig`` an alt text that Jupyter shows with it; returns ``fig``.
+
+    From now on, whenever IPython displays ``fig`` (``plt.show()``, the end
+    of the cell, ``display(fig)``), the notebook gets an ``<img>`` whose
+    ``alt`` is ``alt`` (see ``figure_bundle``), and the figure is closed.
+    Outside IPython nothing changes.
+
+    Parameters
+    ----------
+    fig : matplotlib Figure
+    alt : str
+        One or two sentences saying what the figure shows.
+    """
+    import functools
+
+    if not isinstance(alt, str) or not alt.strip():
+        raise ValueError(f"alt must be a non-empty str describing the figure, got {alt!r}")
+    fig.alt_text = " ".join(alt.split())
+    # An instance attribute: IPython looks it up before any other way of
+    # showing the object, for every figure display path listed above.
+    fig._ipython_display_ = functools.partial(_display_with_alt, fig)
+    return fig
+
+
+def _join(items):
+    """``a, b and c``."""
+    items = [str(i) for i in items]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def plot_sliding_window(x, w, b=0.0, position=0, ax=None, alt=None):
     """Show the filter ``w`` over ``x`` at ``position`` and the output so far.
 
     Parameters
@@ -218,13 +334,19 @@ def plot_sliding_window(x, w, b=0.0, position=0, ax=None):
     b : float
     position : int
         Output index i whose receptive field ``x[i:i+F]`` is highlighted.
+    ax : matplotlib Axes, optional
+        Draw there; by default a new figure, with an alt text.
+    alt : str, optional
+        The figure's alt text (see ``set_alt_text``); by default a description
+        generated from the data.
     """
     import matplotlib.pyplot as plt
 
     x, w = np.asarray(x, dtype=float), np.asarray(w, dtype=float)
     F, L = len(w), len(x)
     out = np.array([x[i:i + F] @ w + b for i in range(L - F + 1)])
-    if ax is None:
+    own = ax is None
+    if own:
         _, ax = plt.subplots(figsize=(8, 3))
     ax.bar(np.arange(L), x, color="0.8", label="input x")
     ax.bar(np.arange(position, position + F), x[position:position + F], color="tab:orange",
@@ -237,6 +359,12 @@ def plot_sliding_window(x, w, b=0.0, position=0, ax=None):
     ax.set(xlabel="position", title=f"out[{position}] = x[{position}:{position + F}] @ w + b "
            f"= {out[position]:g}")
     ax.legend(fontsize=8, loc="best")
+    if own or alt:
+        set_alt_text(ax.figure, alt or (
+            f"Bar chart of an input x of {L} samples with a filter of {F} weights over "
+            f"x[{position}:{position + F}] (highlighted, each sample labelled with its weight "
+            f"{_join(f'w[{k}]={w[k]:g}' for k in range(F))}), and the {len(out)} outputs as a "
+            f"line: out[{position}] = {out[position]:g}."))
     return ax.figure
 
 
@@ -265,7 +393,7 @@ def _window_starts(n_in, filter_size, padding=0, stride=1, dilation=1):
 
 
 def plot_window_positions(n_in, filter_size, padding=0, stride=1, dilation=1, ax=None,
-                          max_rows=12, xlim=None):
+                          max_rows=12, xlim=None, alt=None):
     """Draw the padded input and, one row per output position, the samples read.
 
     Parameters
@@ -278,6 +406,9 @@ def plot_window_positions(n_in, filter_size, padding=0, stride=1, dilation=1, ax
     xlim : (float, float), optional
         Horizontal range in input positions (x[0] at 0, padding at negative
         positions), so that several panels line up.
+    alt : str, optional
+        The figure's alt text (see ``set_alt_text``); by default, when the
+        function creates the figure, a description of the settings.
 
     Returns
     -------
@@ -291,7 +422,8 @@ def plot_window_positions(n_in, filter_size, padding=0, stride=1, dilation=1, ax
     left = -padding  # x[0] is drawn at 0; padded samples at negative positions
     if xlim is None:
         xlim = (left - 3.2, n_in + padding + 0.2)
-    if ax is None:
+    own = ax is None
+    if own:
         _, ax = plt.subplots(figsize=(0.32 * (xlim[1] - xlim[0]) + 0.5,
                                       0.3 * (len(rows) + 2) + 0.9))
     for j in range(left, n_in + padding):  # the input row: padding shaded
@@ -315,6 +447,12 @@ def plot_window_positions(n_in, filter_size, padding=0, stride=1, dilation=1, ax
     ax.axis("off")
     ax.set_title(f"L={n_in}, F={filter_size}, P={padding}, S={stride}, D={dilation}: "
                  f"L_out = {len(starts)}", fontsize=9)
+    if own or alt:
+        set_alt_text(ax.figure, alt or (
+            f"Diagram of an input of {n_in} samples with {padding} padded samples (hatched) on "
+            f"each side and, one row per output position, the {filter_size} samples its window "
+            f"reads (stride {stride}, dilation {dilation}): {len(starts)} output positions"
+            + (f", the first {len(rows)} drawn." if more else ".")))
     return ax.figure
 
 
@@ -322,7 +460,7 @@ def plot_window_positions(n_in, filter_size, padding=0, stride=1, dilation=1, ax
 # Stage 3, multi_channel: input channels, kernels and feature maps.
 # --------------------------------------------------------------------------
 
-def plot_feature_maps(x, w, out, channel_names=None, map_names=None):
+def plot_feature_maps(x, w, out, channel_names=None, map_names=None, alt=None):
     """Input channels, the kernels and the feature maps they produce, side by side.
 
     Parameters
@@ -332,6 +470,9 @@ def plot_feature_maps(x, w, out, channel_names=None, map_names=None):
     out : array_like, shape (C_out, L_out)
         The layer's output: row o is the feature map of kernel w[o].
     channel_names, map_names : list of str, optional
+    alt : str, optional
+        The figure's alt text (see ``set_alt_text``); by default a description
+        of the shapes and names.
 
     Returns
     -------
@@ -371,7 +512,11 @@ def plot_feature_maps(x, w, out, channel_names=None, map_names=None):
         ax.tick_params(labelsize=7)
         if o == 0:
             ax.set_title(f"feature maps: {C_out} channels, length {out.shape[1]}", fontsize=9)
-    return fig
+    return set_alt_text(fig, alt or (
+        f"Left: the {C_in} input channels of length {x.shape[1]} as line plots "
+        f"({_join(channel_names)}). Middle: the {C_out} kernels, each {C_in} x {F} weights "
+        f"as a blue-red heat map. Right: the {C_out} feature maps of length {out.shape[1]} "
+        f"they produce ({_join(map_names)})."))
 
 
 # --------------------------------------------------------------------------
@@ -398,7 +543,7 @@ def _padded_sources(L, pad, mode):
 
 
 def plot_padding_modes(x, pad, modes=("zeros", "constant", "reflect", "symmetric",
-                                      "replicate", "circular"), value=None, ax=None):
+                                      "replicate", "circular"), value=None, ax=None, alt=None):
     """Draw ``x`` padded by ``pad`` samples on each side in several modes, one
     panel per mode: the real samples in black, the fabricated ones in colour.
 
@@ -410,6 +555,10 @@ def plot_padding_modes(x, pad, modes=("zeros", "constant", "reflect", "symmetric
     modes : sequence of str
     value : float, optional
         The constant of "constant" mode; default: the median of x.
+    ax : sequence of matplotlib Axes, optional
+        One per mode; by default a new figure, with an alt text.
+    alt : str, optional
+        The figure's alt text (see ``set_alt_text``).
 
     Returns
     -------
@@ -421,7 +570,8 @@ def plot_padding_modes(x, pad, modes=("zeros", "constant", "reflect", "symmetric
     x = np.asarray(x, dtype=float)
     L = len(x)
     value = float(np.median(x)) if value is None else float(value)
-    if ax is None:
+    own = ax is None
+    if own:
         _, ax = plt.subplots(len(modes), 1, figsize=(8, 1.25 * len(modes) + 0.6), sharex=True,
                              sharey=True, squeeze=False)
         ax = ax[:, 0]
@@ -446,10 +596,16 @@ def plot_padding_modes(x, pad, modes=("zeros", "constant", "reflect", "symmetric
     ax[0].set_title(f"x of length {L} padded with {pad} fabricated samples (red) on each side",
                     fontsize=9)
     ax[-1].set_xlabel("position (x[0] at 0)")
+    if own or alt:
+        set_alt_text(ax[0].figure, alt or (
+            f"{len(modes)} panels, one per padding mode ({_join(modes)}), each showing the same "
+            f"{L} samples of x as black dots and the {pad} fabricated samples on each side as "
+            "red squares labelled with the sample of x they copy (0 for zeros, v for the "
+            f"constant {value:g})."))
     return ax[0].figure
 
 
-def plot_patch_matrix(x, filter_size, stride=1, dilation=1, max_rows=12):
+def plot_patch_matrix(x, filter_size, stride=1, dilation=1, max_rows=12, alt=None):
     """The input row and its patch matrix (im2col): row i lists the samples
     window i reads, ``x[i*S + k*D]`` for k = 0 .. F-1.
 
@@ -461,6 +617,8 @@ def plot_patch_matrix(x, filter_size, stride=1, dilation=1, max_rows=12):
         F, S and D.
     max_rows : int
         Draw at most this many windows.
+    alt : str, optional
+        The figure's alt text (see ``set_alt_text``).
 
     Returns
     -------
@@ -499,7 +657,11 @@ def plot_patch_matrix(x, filter_size, stride=1, dilation=1, max_rows=12):
     bottom.axis("off")
     bottom.set_title(f"patch matrix: {L_out} windows x F={F} taps (S={stride}, D={dilation})"
                      + (f", first {rows} shown" if rows < L_out else ""), fontsize=9)
-    return fig
+    first = ", ".join(f"x[{j}]" for j in idx[0])
+    return set_alt_text(fig, alt or (
+        f"Top: the input x as a row of {L} coloured cells, one colour per sample. Below: the "
+        f"patch matrix, {L_out} rows (windows) of {F} cells, window i holding x[i*{stride} + "
+        f"k*{dilation}] for k = 0 to {F - 1} in that sample's colour; window 0 reads {first}."))
 
 
 # --------------------------------------------------------------------------
@@ -638,7 +800,7 @@ def load_mnist784(path="mnist784_5k.npz", seed=0):
                    "400 train / 100 test per digit, pixels in [0, 1]")
 
 
-def plot_examples(X, y, image_shape=None, title=""):
+def plot_examples(X, y, image_shape=None, title="", alt=None):
     """One example of each class: the sequence, and the image it came from.
 
     Parameters
@@ -647,6 +809,10 @@ def plot_examples(X, y, image_shape=None, title=""):
     y : array_like, shape (N,)
     image_shape : tuple of int, optional
         E.g. (28, 28): also draw each sequence folded back into an image.
+    title : str
+    alt : str, optional
+        The figure's alt text (see ``set_alt_text``); by default a description
+        generated from the data.
     """
     import matplotlib.pyplot as plt
 
@@ -667,14 +833,19 @@ def plot_examples(X, y, image_shape=None, title=""):
     axes[0, 0].set_ylabel("sequence", fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return fig
+    folded = (f", and below each the sequence folded back into a {image_shape[0]} x "
+              f"{image_shape[1]} image" if image_shape else "")
+    return set_alt_text(fig, alt or (
+        (f"{title}. " if title else "") + f"One example of each of the {len(classes)} classes "
+        f"({_join(classes.tolist())}): its sequence of {X.shape[1]} samples as a line "
+        f"plot{folded}."))
 
 
 def _pool_starts(L, kernel_size, stride):
     return np.arange((L - kernel_size) // stride + 1) * stride
 
 
-def plot_pooling(x, kernel_size, stride, outputs):
+def plot_pooling(x, kernel_size, stride, outputs, alt=None):
     """The pooling windows over ``x`` and what each pooling makes of them.
 
     Parameters
@@ -684,6 +855,9 @@ def plot_pooling(x, kernel_size, stride, outputs):
     outputs : dict of str -> array_like of shape (L_out,)
         E.g. ``{"max": out_max, "average": out_avg}``; each output is drawn
         as a horizontal segment over its window.
+    alt : str, optional
+        The figure's alt text (see ``set_alt_text``); by default a description
+        generated from the data.
     """
     import matplotlib.pyplot as plt
 
@@ -709,10 +883,13 @@ def plot_pooling(x, kernel_size, stride, outputs):
            title=f"pooling with kernel_size K={kernel_size}, stride S={stride}: "
                  f"L={len(x)} -> L_out={len(starts)}")
     ax.legend(fontsize=8, loc="upper right")
-    return fig
+    return set_alt_text(fig, alt or (
+        f"Bar chart of an input x of {len(x)} samples with the {len(starts)} pooling windows "
+        f"(size {kernel_size}, stride {stride}) marked as coloured bars below it and, over each "
+        f"window, the output of {_join(outputs)} pooling as a short line with a marker."))
 
 
-def plot_pool_gradients(x, dout, grads, kernel_size, stride):
+def plot_pool_gradients(x, dout, grads, kernel_size, stride, alt=None):
     """Where the gradient of each pooling window goes.
 
     Parameters
@@ -722,6 +899,10 @@ def plot_pool_gradients(x, dout, grads, kernel_size, stride):
         The upstream gradient, one value per window.
     grads : dict of str -> array_like of shape (L,)
         The input gradients dx of each kind of pooling.
+    kernel_size, stride : int
+    alt : str, optional
+        The figure's alt text (see ``set_alt_text``); by default a description
+        generated from the data.
     """
     import matplotlib.pyplot as plt
 
@@ -745,10 +926,14 @@ def plot_pool_gradients(x, dout, grads, kernel_size, stride):
     axes[-1].set_xlabel("position")
     fig.suptitle(f"backward of pooling, K={kernel_size}, S={stride}", fontsize=10)
     fig.tight_layout()
-    return fig
+    return set_alt_text(fig, alt or (
+        f"Top: bar chart of an input x of {len(x)} samples with its {len(starts)} pooling "
+        f"windows (size {kernel_size}, stride {stride}), each labelled with its upstream "
+        f"gradient dout. Below, one bar chart per kind of pooling ({_join(grads)}): the input "
+        "gradient dx at every position."))
 
 
-def plot_activation_functions(layers, z=None):
+def plot_activation_functions(layers, z=None, alt=None):
     """Each activation ``f`` and its derivative ``f'``, side by side.
 
     Parameters
@@ -758,6 +943,9 @@ def plot_activation_functions(layers, z=None):
         ``forward(z)``.
     z : array_like, optional
         Where to evaluate; default ``linspace(-5, 8, 521)``.
+    alt : str, optional
+        The figure's alt text (see ``set_alt_text``); by default a description
+        generated from the data.
     """
     import matplotlib.pyplot as plt
 
@@ -777,10 +965,13 @@ def plot_activation_functions(layers, z=None):
         ax.grid(alpha=0.3)
     ax_d.legend(fontsize=8, ncol=2)
     fig.tight_layout()
-    return fig
+    return set_alt_text(fig, alt or (
+        f"Two line plots over z from {z.min():g} to {z.max():g}: left the activation functions "
+        f"f(z), right their derivatives f'(z), for {_join(layers)} (sigmoid and tanh "
+        "dashed)."))
 
 
-def plot_history(history, published=None, title=""):
+def plot_history(history, published=None, title="", alt=None):
     """Learning curves from ``Scratch1dCNNClassifier.history_``: loss and accuracy.
 
     Parameters
@@ -789,6 +980,10 @@ def plot_history(history, published=None, title=""):
         ``step``, ``loss``, ``train_acc`` and optionally ``val_loss``, ``val_acc``.
     published : dict of str -> float, optional
         Reference accuracies drawn as dotted lines (those above 0.5).
+    title : str
+    alt : str, optional
+        The figure's alt text (see ``set_alt_text``); by default a description
+        generated from the data.
     """
     import matplotlib.pyplot as plt
 
@@ -811,10 +1006,19 @@ def plot_history(history, published=None, title=""):
         ax.legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return fig
+    final = f"training loss {history['loss'][-1]:.3g}, accuracy {history['train_acc'][-1]:.3f}"
+    if "val_loss" in history:
+        final += (f"; test loss {history['val_loss'][-1]:.3g}, accuracy "
+                  f"{history['val_acc'][-1]:.3f}")
+    lines = [f"{name} {acc:.2f}" for name, acc in (published or {}).items() if acc > 0.5]
+    return set_alt_text(fig, alt or (
+        (f"{title}. " if title else "") + "Learning curves, two line plots against the "
+        f"training step (0 to {steps[-1]}): left the cross-entropy loss on a log scale, right "
+        f"the accuracy{', with dotted lines for ' + _join(lines) if lines else ''}. At the "
+        f"end: {final}."))
 
 
-def plot_filters(w, title="learned filters"):
+def plot_filters(w, title="learned filters", alt=None):
     """The kernels of a convolution, one small panel per output channel.
 
     Parameters
@@ -822,6 +1026,10 @@ def plot_filters(w, title="learned filters"):
     w : array_like, shape (C_out, C_in, F)
         For C_in = 1 each kernel is drawn as a stem plot, otherwise as an
         image (rows: input channels, columns: taps).
+    title : str
+    alt : str, optional
+        The figure's alt text (see ``set_alt_text``); by default a description
+        generated from the data.
     """
     import matplotlib.pyplot as plt
 
@@ -830,7 +1038,7 @@ def plot_filters(w, title="learned filters"):
     cols = min(C_out, 10)
     rows = -(-C_out // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(1.25 * cols, 1.05 * rows + 0.5), squeeze=False)
-    lim = np.abs(w).max()
+    lim = np.abs(w).max() or 1.0
     for o, ax in enumerate(axes.flat):
         ax.set_xticks([])
         ax.set_yticks([])
@@ -846,10 +1054,15 @@ def plot_filters(w, title="learned filters"):
         ax.set_title(str(o), fontsize=7, pad=2)
     fig.suptitle(f"{title}: {C_out} kernels of shape ({C_in}, {F})", fontsize=10)
     fig.tight_layout()
-    return fig
+    drawn = (f"a stem plot of its {F} weights" if C_in == 1 else
+             f"a blue-red image of its {C_in} x {F} weights (rows: input channels)")
+    return set_alt_text(fig, alt or (
+        f"{title}: {C_out} kernels of shape ({C_in}, {F}), one small panel each, numbered 0 "
+        f"to {C_out - 1}, showing {drawn}; weights range from {w.min():.2g} to "
+        f"{w.max():.2g}."))
 
 
-def plot_layer_outputs(x, outputs):
+def plot_layer_outputs(x, outputs, alt=None):
     """One example travelling through a network: the input, then each feature map.
 
     Parameters
@@ -857,7 +1070,10 @@ def plot_layer_outputs(x, outputs):
     x : array_like, shape (L,)
     outputs : dict of str -> array_like of shape (C, L_k)
         The output of each stage (e.g. after each ReLU), drawn as an image
-        with one row per channel.
+        with one column per channel.
+    alt : str, optional
+        The figure's alt text (see ``set_alt_text``); by default a description
+        generated from the data.
     """
     import matplotlib.pyplot as plt
 
@@ -872,14 +1088,19 @@ def plot_layer_outputs(x, outputs):
         ax.imshow(out.T, aspect="auto", cmap="viridis", interpolation="nearest")
         ax.set(title=f"{name} {out.shape}", xlabel="channel")
     fig.tight_layout()
-    return fig
+    shapes = [f"{name} {np.shape(out)}" for name, out in outputs.items()]
+    return set_alt_text(fig, alt or (
+        f"Feature maps of one example: left the input signal of {len(x)} samples, drawn "
+        "downwards; then one image per stage, one column per channel and position downwards, "
+        f"brighter for larger values: {_join(shapes)}."))
 
 
-def plot_confusion_matrix(y_true, y_pred, labels=None, title=""):
+def plot_confusion_matrix(y_true, y_pred, labels=None, title="", alt=None):
     """Counts of (true class, predicted class) pairs; the diagonal is right.
 
     Returns the figure; the matrix itself is ``fig.confusion`` (rows: true,
-    columns: predicted, in the order of ``labels``).
+    columns: predicted, in the order of ``labels``). ``alt`` is the figure's
+    alt text (see ``set_alt_text``); by default a description of the counts.
     """
     import matplotlib.pyplot as plt
 
@@ -901,10 +1122,18 @@ def plot_confusion_matrix(y_true, y_pred, labels=None, title=""):
            title=title or f"confusion matrix, accuracy {np.trace(cm) / cm.sum():.3f}")
     fig.confusion = cm
     fig.tight_layout()
-    return fig
+    off = cm - np.diag(np.diag(cm))
+    t, p = np.unravel_index(off.argmax(), off.shape)
+    mistake = (f"; the most frequent mistake is true {labels[t]} predicted as {labels[p]} "
+               f"({off[t, p]} times)" if off[t, p] else "; no mistakes")
+    return set_alt_text(fig, alt or (
+        (f"{title}. " if title else "") + f"Confusion matrix of {len(labels)} classes, rows "
+        f"the true class and columns the predicted class, darker blue for larger counts: "
+        f"{np.trace(cm)} of {cm.sum()} examples on the diagonal (accuracy "
+        f"{np.trace(cm) / cm.sum():.3f}){mistake}."))
 
 
-def plot_published_comparison(ours, published=None, title="MNIST-1D test accuracy"):
+def plot_published_comparison(ours, published=None, title="MNIST-1D test accuracy", alt=None):
     """Bar chart: our accuracies beside the published ones.
 
     Parameters
@@ -912,6 +1141,10 @@ def plot_published_comparison(ours, published=None, title="MNIST-1D test accurac
     ours : dict of str -> float
     published : dict of str -> float, optional
         Default ``MNIST1D_PUBLISHED``.
+    title : str
+    alt : str, optional
+        The figure's alt text (see ``set_alt_text``); by default a description
+        generated from the data.
     """
     import matplotlib.pyplot as plt
 
@@ -926,7 +1159,10 @@ def plot_published_comparison(ours, published=None, title="MNIST-1D test accurac
     ax.invert_yaxis()
     ax.set(xlim=(0, 1.1), xlabel="test accuracy",
            title=f"{title} (grey: Greydanus & Kobak 2024; orange: this notebook)")
-    return fig
+    listed = [f"{name} {100 * v:.1f} %" for name, v in zip(names, values, strict=True)]
+    return set_alt_text(fig, alt or (
+        f"{title}: horizontal bar chart, published results (grey) then this notebook's "
+        f"(orange): {_join(listed)}."))
 
 
 # --------------------------------------------------------------------------
