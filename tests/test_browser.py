@@ -1,10 +1,12 @@
 """The student's side in a real browser: Debian's chromium driven by Playwright.
 
 1. `make lab` on a temporary working copy of stage 1: open the notebook, run
-   all cells and see the stub's message, paste the reference answer into the
-   answer cell through the page, run all again and see the visible tests pass,
-   press nbgrader's Validate and see success; the assignment list shows the
-   stage and the instructor's formgrader is not served.
+   all cells and see the stub's message and the figures, each an image with
+   alt text; paste the reference answer into the answer cell through the
+   page, run all again and see the visible tests pass, press nbgrader's
+   Validate and see success; the assignment list shows the stage and the
+   instructor's formgrader is not served. The same figures, with their alt
+   text, in classic Notebook 7 on the same server.
 2. The feedback HTML of a failing student (nbgrader's flow, stage 1), opened in
    the browser: every check with its points and its message, no hidden code.
 
@@ -146,6 +148,33 @@ def run_all(page):
     page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
 
 
+FIGURES = 2  # stage 1 draws two figures, both above the answer cell
+
+
+def rendered_figures(page, expected=FIGURES):
+    """Wait for ``expected`` figures in the outputs; return [(alt, mime type, width)].
+
+    Each must be an <img> rendered from the text/html of the figure's bundle:
+    JupyterLab's own image/png renderer would give it no alt text.
+    """
+    images = page.locator(".jp-OutputArea-output img")
+    images.nth(expected - 1).wait_for()
+    for i in range(images.count()):
+        images.nth(i).scroll_into_view_if_needed()
+        images.nth(i).evaluate("e => e.decode()")  # loaded and decoded
+    return images.evaluate_all(
+        "es => es.map(e => [e.getAttribute('alt'), "
+        "e.closest('.jp-OutputArea-output').dataset.mimeType, e.naturalWidth])")
+
+
+def assert_figures_have_alt_text(figures):
+    assert len(figures) == FIGURES, figures
+    for alt, mime, width in figures:
+        assert alt and len(alt.strip()) > 60, f"an image without alt text: {alt!r}"
+        assert mime == "text/html" and width > 100, (alt[:40], mime, width)
+    assert figures[0][0].startswith("Bar chart of an input x of 4 samples")
+
+
 def test_student_runs_fixes_validates_and_submits_stage_1(lab, browser):
     base, token, folder = lab
     t0 = time.perf_counter()
@@ -168,6 +197,14 @@ def test_student_runs_fixes_validates_and_submits_stage_1(lab, browser):
         stub_error.scroll_into_view_if_needed()
         assert "NotImplementedError" in stub_error.inner_text()
         screenshot(page, "lab_2_stub_error")
+
+        # The figures above the answer cell: images with alt text, then their captions
+        assert_figures_have_alt_text(rendered_figures(page))
+        figure = page.locator(".jp-OutputArea-output img").nth(1)
+        figure.scroll_into_view_if_needed()
+        caption = page.locator(".jp-MarkdownCell", has_text="the filter finds the pattern")
+        assert caption.is_visible()
+        screenshot(page, "lab_2b_figure_and_caption")
 
         # The answer cell: select its editor, select all, paste the reference answer
         answer = flow.reference_answers(STAGE)["simple_conv1d"]
@@ -224,6 +261,25 @@ def test_student_runs_fixes_validates_and_submits_stage_1(lab, browser):
     finally:
         context.close()
     print(f"student session in the browser: {time.perf_counter() - t0:.1f} s")
+
+
+def test_figures_have_alt_text_in_notebook_7(lab, browser):
+    """Classic Notebook 7 on the same server: clear the outputs, run all, same figures."""
+    base, token, _ = lab
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        page.goto(f"{base}/notebooks/{STAGE.name}/{STAGE.notebook}?token={token}")
+        page.locator(".jp-NotebookPanel .jp-Notebook").wait_for()
+        page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for()
+        page.get_by_role("menuitem", name="Edit", exact=True).click()
+        page.locator('.lm-Menu-item[data-command="editmenu:clear-all"]').click()
+        assert page.locator(".jp-OutputArea-output img").count() == 0
+        run_all(page)
+        assert_figures_have_alt_text(rendered_figures(page))
+        screenshot(page, "notebook7_figure")
+    finally:
+        page.close()
 
 
 @pytest.fixture(scope="module")
