@@ -304,3 +304,31 @@ y1, y1_test = np.arange(60) % 10, np.arange(20) % 10'''
     state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     [progress] = [m["state"] for m in state.values() if m["model_name"] == "FloatProgressModel"]
     assert progress["value"] == progress["max"] == 3 and progress["bar_style"] == "success"
+
+
+SCRIPT = re.compile(r"%%javascript|%%js\b|\bJavascript\(|<script|application/javascript",
+                    re.IGNORECASE)
+
+
+@pytest.mark.parametrize("top", ["source", "release"])
+def test_no_custom_javascript_in_the_notebooks(top):
+    """JupyterLab conventions: nothing a notebook or the helper module runs in the browser."""
+    for stage in STAGES:
+        for cell in _notebook(top, stage).cells:
+            assert not SCRIPT.search(cell.source), (stage.name, cell.id)
+        helper = (ROOT / top / stage.name / "cnn1d_helpers.py").read_text()
+        assert not SCRIPT.search(helper), stage.name
+
+
+@pytest.mark.parametrize("name", STAGE_IDS[:4])
+def test_executed_outputs_hold_no_javascript(executed, name):
+    for cell in executed[name].cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            assert not any("javascript" in mime for mime in data), (cell.id, list(data))
+            assert "<script" not in str(data.get("text/html", "")).lower(), cell.id
+
+
+def test_the_javascript_check_can_fail():
+    for text in ("%%javascript\nalert(1)", "display(Javascript('x'))", "<SCRIPT>x</script>"):
+        assert SCRIPT.search(text)
