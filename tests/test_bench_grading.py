@@ -88,3 +88,29 @@ def test_keep_must_be_an_earlier_runs_json(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"--keep {bad}" in err and "earlier" in err and "'meta'" in err
     assert not (tmp_path / "benchmark.md").exists()
+
+
+def test_run_times_grading_and_keeps_what_it_does_not_measure(monkeypatch):
+    pytest.importorskip("torch")  # run() reports PyTorch's version
+    monkeypatch.setattr(bench, "_worker", lambda args, n: {"threads": n})  # no layer timing
+    calls = []
+
+    def fake_grading(size, repeats, rounds, log):
+        calls.append((size, repeats, rounds))
+        return {"class_size": size}
+
+    monkeypatch.setattr(bench_grading, "run_grading", fake_grading)
+    earlier = {"meta": {"date": "2026-11-20 08:00", "measured": {"training": "2026-11-19 07:00"}},
+               "training": ["earlier rows"], "grading": {"class_size": 50}}
+    results = bench.run(quick=True, grading=True, keep=earlier, log=lambda *_: None)
+    assert calls == [(bench.QUICK["class_size"], 1, 2)]
+    assert results["grading"] == {"class_size": bench.QUICK["class_size"]}  # measured, not kept
+    assert results["training"] == ["earlier rows"]
+    now = results["meta"]["date"]
+    assert results["meta"]["measured"] == {"layers": now, "grading": now,
+                                           "training": "2026-11-19 07:00"}
+    # An earlier run without per-section dates: its own date.
+    del earlier["meta"]["measured"]
+    results = bench.run(quick=True, keep=earlier, log=lambda *_: None)
+    assert results["grading"] == {"class_size": 50}
+    assert results["meta"]["measured"]["grading"] == "2026-11-20 08:00"
