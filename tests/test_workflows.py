@@ -13,7 +13,7 @@ import nbformat
 import pytest
 import yaml
 
-from course.flow import reference_answers
+from course.flow import fill_answers, reference_answers
 from course.stages import get_stage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,10 +39,7 @@ def _student_repo(tmp, answers):
     shutil.copytree(ROOT / "release" / STAGE.name, repo / STAGE.name)
     path = repo / STAGE.name / STAGE.notebook
     nb = nbformat.read(path, as_version=4)
-    for cell in nb.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if answers and grade_id in answers:
-            cell.source = answers[grade_id]
+    fill_answers(nb, answers)
     nbformat.write(nb, path)
     return repo
 
