@@ -22,6 +22,13 @@ How it measures, and why:
   reference, PyTorch and a numpy matmul one after the other (the order
   alternating), and the medians over repetitions are compared: a burst of
   load hits both sides alike. Nothing asserts a time.
+- Each library alone on the cores: after a call returns, OpenBLAS keeps its
+  idle worker thread spinning for about 0.1 s (measured on this machine: a
+  two-thread numpy matmul followed by a sleep used 0.10 s of CPU in the
+  sleep, PyTorch's OpenMP threads 0.01 s). A PyTorch sample timed straight
+  after numpy would share the cores with that thread and look up to twice
+  as slow. So every sample waits ``SETTLE_S`` first, then makes one untimed
+  call (its own threads awake, its data in the cache), then is timed.
 - GFLOP/s counts 2 * N * C_out * L_out * C_in * F per product, three products
   (forward, dw, dx) per forward + backward. The matmul column is numpy doing
   the forward's own product ``(C_out, C_in*F) @ (C_in*F, N*L_out)`` as one
@@ -68,6 +75,8 @@ CONV_SHAPES = (
 POOL_SHAPES = ((50, 8, 784, 2, 2), (64, 16, 1000, 3, 2))
 DTYPES = ("float64", "float32")
 TARGET_MAX_RATIO, TARGET_GEOMEAN = 1.0, 0.8
+# Pause before each timed sample: OpenBLAS's idle thread spins ~0.1 s after a call.
+SETTLE_S = 0.2
 QUICK = {"conv": CONV_SHAPES[2:4], "pool": POOL_SHAPES[:1], "repeats": 3, "steps": 200,
          "class_size": 4}
 CLASS_SIZE = 50
@@ -116,7 +125,7 @@ def blas_threads():
 # Timing
 # --------------------------------------------------------------------------
 
-def interleaved_medians(fns, repeats, min_sample=0.003):
+def interleaved_medians(fns, repeats, min_sample=0.003, settle=None):
     """Median seconds per call of each function, timed in interleaved repetitions.
 
     Parameters
@@ -128,6 +137,10 @@ def interleaved_medians(fns, repeats, min_sample=0.003):
     min_sample : float
         A fast function is called several times per sample so that each
         sample lasts about this long (timer and scheduling noise).
+    settle : float, optional
+        Seconds to wait before each sample, so that the threads the previous
+        function left spinning have gone to sleep (default ``SETTLE_S``);
+        one untimed call follows the wait.
 
     Returns
     -------
@@ -139,11 +152,14 @@ def interleaved_medians(fns, repeats, min_sample=0.003):
         t0 = time.perf_counter()
         fn()
         inner[name] = max(1, math.ceil(min_sample / max(time.perf_counter() - t0, 1e-7)))
+    settle = SETTLE_S if settle is None else settle
     samples = {name: [] for name in fns}
     names = list(fns)
     for r in range(repeats):
         for name in names if r % 2 == 0 else names[::-1]:
             fn, n = fns[name], inner[name]
+            time.sleep(settle)
+            fn()
             t0 = time.perf_counter()
             for _ in range(n):
                 fn()
@@ -260,6 +276,24 @@ def bench_pool(shape, dtype, repeats):
         "reference_peak_mb": peak_mb(reference),
         "max_rel_err": err,
     }
+
+
+def idle_spin_s(fn, window=0.5):
+    """CPU seconds this process burns while sleeping ``window`` seconds right
+    after ``fn()`` returns: threads a library leaves spinning, waiting for
+    work, that would compete with whatever runs next."""
+    import resource
+
+    def cpu():
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    fn()
+    time.sleep(window)  # our own earlier threads stop spinning
+    fn()
+    t0 = cpu()
+    time.sleep(window)
+    return cpu() - t0
 
 
 def peak_matmul_gflops(dtype, n=1024, repeats=5):
@@ -465,7 +499,12 @@ def layer_benchmarks(quick=False, log=print):
     repeats = QUICK["repeats"] if quick else 15
     torch = _torch()
     part = {"openblas_threads": blas_threads(), "torch_threads": torch.get_num_threads(),
-            "repeats": repeats, "peak_matmul_gflops": {}, "conv": [], "pool": []}
+            "repeats": repeats, "settle_s": SETTLE_S, "peak_matmul_gflops": {},
+            "conv": [], "pool": []}
+    a = np.ones((256, 256))
+    a_t = torch.ones(256, 256)
+    part["idle_spin_s"] = {"numpy": idle_spin_s(lambda: a @ a),
+                           "pytorch": idle_spin_s(lambda: a_t @ a_t)}
     for dtype in DTYPES:
         part["peak_matmul_gflops"][dtype] = peak_matmul_gflops(dtype, 256 if quick else 1024)
         for shape in conv_shapes:
@@ -570,6 +609,19 @@ def _measured_note(results, section):
                 "`--keep`.)"]
 
 
+def _settle_text(results):
+    """How long each sample waited for the other library's threads, and why."""
+    spin, settle = results.get("idle_spin_s"), results.get("settle_s")
+    if spin is None or settle is None:  # a JSON from before the wait was measured
+        return []
+    return ["", f"Each sample waits {settle:.2f} s, then makes one untimed call, before it is "
+                f"timed: in the half second after a call, this run measured "
+                f"{spin['numpy']:.3f} s of CPU used by numpy's idle OpenBLAS thread and "
+                f"{spin['pytorch']:.3f} s by PyTorch's, spinning while they wait for work. "
+                "Timed straight after the other library, a sample would share the cores "
+                "with those threads."]
+
+
 def markdown(results):
     """The results as a Markdown page."""
     m, s = results["meta"], results["summary"]
@@ -586,6 +638,7 @@ def markdown(results):
         f"for PyTorch in the headline columns, 1 each in the last column (a fresh process per "
         f"setting). Medians of {results['repeats']} interleaved repetitions; ratio = reference "
         "time / PyTorch time, below 1 the reference is faster.",
+        *_settle_text(results),
         "",
         "## Conv1d, forward + backward",
         "",

@@ -80,9 +80,33 @@ def test_interleaved_medians_calls_every_function():
         calls[name] += 1
 
     t = bench.interleaved_medians({"a": lambda: count("a"), "b": lambda: count("b")},
-                                  repeats=3, min_sample=0.0)
+                                  repeats=3, min_sample=0.0, settle=0.0)
     assert set(t) == {"a", "b"} and all(v >= 0 for v in t.values())
-    assert calls == {"a": 5, "b": 5}  # warm-up, calibration, 3 repetitions
+    assert calls == {"a": 8, "b": 8}  # warm-up, calibration, 3 x (untimed call + sample)
+
+
+def test_interleaved_medians_lets_the_other_library_settle(monkeypatch):
+    """Every sample waits `settle` seconds, then makes one untimed call, and only
+    then starts the clock: the previous function's spinning threads do not
+    share the cores with it, and the wait is not in the time."""
+    events = []
+    monkeypatch.setattr(bench.time, "sleep", lambda s: events.append(("sleep", s)))
+
+    def fn(name):
+        def call():
+            events.append(("call", name))
+        return call
+
+    clock = iter(range(1000))
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: next(clock) * 1.0)
+    bench.interleaved_medians({"a": fn("a"), "b": fn("b")}, repeats=2, min_sample=0.0,
+                              settle=0.25)
+    timed = events[4:]  # after each function's warm-up and calibration calls
+    assert timed == [("sleep", 0.25), ("call", "a"), ("call", "a"),
+                     ("sleep", 0.25), ("call", "b"), ("call", "b"),
+                     ("sleep", 0.25), ("call", "b"), ("call", "b"),
+                     ("sleep", 0.25), ("call", "a"), ("call", "a")]
+    assert bench.SETTLE_S >= 0.15  # OpenBLAS spins about 0.1 s after a call
 
 
 @pytest.mark.parametrize("dataset", ["mnist1d", "mnist"])
