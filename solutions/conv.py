@@ -253,6 +253,10 @@ class Conv1d(Layer):
     computed straight in the channels-first layout. The backward reuses
     ``cols``: ``dw = sum_n dout[n] @ cols[n].T``, and
     ``dcols[n] = w_mat.T @ dout[n]`` is added back (col2im) into ``dx``.
+    Short outputs (deep layers, strided) make products too small for BLAS to
+    run well one sample at a time, so there the samples' columns are laid
+    side by side, ``cols`` of shape (C_in*F, n*L_out), and one product does
+    them all.
 
     ``cols`` is about F/S times larger than x. To bound memory (and keep the
     buffer in the CPU cache) a batch whose ``cols`` would exceed
@@ -331,24 +335,36 @@ class Conv1d(Layer):
             )
         x_pad = pad1d(x3, P_l, P_r, self.padding_mode, self.padding_value)  # (N, C_in, Lp)
         L_out = (x_pad.shape[2] - span) // S + 1
-        last = S * (L_out - 1) + 1
         dtype = np.result_type(x3, self.w, self.b)
         w_mat = self.w.reshape(C_out, C_in * F).astype(dtype, copy=False)
         out = np.empty((N, C_out, L_out), dtype=dtype)
         step = max(1, self.max_cols_bytes // (C_in * F * L_out * out.itemsize))  # samples
+        last = S * (L_out - 1) + 1
+        per_sample = L_out >= self.per_sample_min_l_out
         cols = None
         for n0 in range(0, N, step):
             x_n = x_pad[n0:n0 + step]                                   # (n, C_in, Lp)
-            cols = np.empty((len(x_n), C_in, F, L_out), dtype=dtype)
-            for k in range(F):  # im2col, one tap at a time: window i reads x_pad[i*S + k*D]
-                cols[:, :, k] = x_n[:, :, k * D:k * D + last:S]
-            cols = cols.reshape(len(x_n), C_in * F, L_out)
-            if L_out >= self.per_sample_min_l_out:
+            n = len(x_n)
+            # im2col: row c*F + k of a sample's columns holds tap k of channel c,
+            # and window i reads x_pad[i*S + k*D]. Per sample, cols is
+            # (n, C_in*F, L_out); otherwise the samples sit side by side,
+            # (C_in*F, n*L_out). taps views either as (n, C_in, F, L_out).
+            if per_sample:
+                cols = np.empty((n, C_in, F, L_out), dtype=dtype)
+                taps = cols
+            else:
+                cols = np.empty((C_in, F, n, L_out), dtype=dtype)
+                taps = cols.transpose(2, 0, 1, 3)
+            for k in range(F):  # one tap at a time
+                taps[:, :, k] = x_n[:, :, k * D:k * D + last:S]
+            cols = cols.reshape((n, C_in * F, L_out) if per_sample else (C_in * F, n * L_out))
+            if per_sample:
                 # One product per sample, written straight into out: (n, C_out, L_out).
-                np.matmul(w_mat, cols, out=out[n0:n0 + step])
+                np.matmul(w_mat, cols, out=out[n0:n0 + n])
+                out[n0:n0 + n] += self.b[:, None]
             else:  # short outputs: one product for the whole slice beats n tiny ones
-                out[n0:n0 + step] = np.tensordot(w_mat, cols, axes=([1], [1])).transpose(1, 0, 2)
-            out[n0:n0 + step] += self.b[:, None]
+                prod = (w_mat @ cols).reshape(C_out, n, L_out)
+                np.add(prod.transpose(1, 0, 2), self.b[:, None], out=out[n0:n0 + n])
         if step < N:  # several slices: backward rebuilds each one's cols from x_pad
             cols = None
             if np.may_share_memory(x_pad, x):  # the caller may change x before backward
@@ -384,6 +400,7 @@ class Conv1d(Layer):
             step = max(1, self.max_cols_bytes // (C_in * F * L_out * dw.itemsize))
         else:  # forward kept the whole batch's cols
             step = N
+        per_sample = L_out >= self.per_sample_min_l_out
         for n0 in range(0, N, step):
             dout_n = dout3[n0:n0 + step]                                # (n, C_out, L_out)
             n = len(dout_n)
@@ -391,21 +408,26 @@ class Conv1d(Layer):
                 cols = cached_cols
             else:  # the same im2col as in forward, for this slice only
                 x_n = x_pad[n0:n0 + n]
-                cols = np.empty((n, C_in, F, L_out), dtype=dtype)
+                if per_sample:
+                    cols = np.empty((n, C_in, F, L_out), dtype=dtype)
+                    taps = cols
+                else:
+                    cols = np.empty((C_in, F, n, L_out), dtype=dtype)
+                    taps = cols.transpose(2, 0, 1, 3)
                 for k in range(F):
-                    cols[:, :, k] = x_n[:, :, k * D:k * D + last:S]
-                cols = cols.reshape(n, C_in * F, L_out)
-            # dw = sum_n dout[n] @ cols[n].T, computed as its transpose
-            # cols[n] @ dout[n].T: the same sums, but OpenBLAS is faster with
-            # the taps (C_in*F) rather than C_out as the rows of the result.
-            if L_out >= self.per_sample_min_l_out:
+                    taps[:, :, k] = x_n[:, :, k * D:k * D + last:S]
+                cols = cols.reshape((n, C_in * F, L_out) if per_sample else (C_in * F, n * L_out))
+            dx_n = dx_pad[n0:n0 + n]
+            if per_sample:
+                # dw = sum_n dout[n] @ cols[n].T, computed as its transpose
+                # cols[n] @ dout[n].T: the same sums, but OpenBLAS is faster with
+                # the taps (C_in*F) rather than C_out as the rows of the result.
                 dw += np.matmul(cols, dout_n.transpose(0, 2, 1)).sum(axis=0).T  # (C_out, C_in*F)
                 dcols = np.matmul(w_mat.T, dout_n).reshape(n, C_in, F, L_out)
             else:  # short outputs: single products over the whole slice
-                dw += np.tensordot(dout_n, cols, axes=([0, 2], [0, 2]))       # (C_out, C_in*F)
-                dcols = np.tensordot(dout_n, w_mat, axes=([1], [0]))          # (n, L_out, C_in*F)
-                dcols = dcols.transpose(0, 2, 1).reshape(n, C_in, F, L_out)
-            dx_n = dx_pad[n0:n0 + n]
+                g = dout_n.transpose(1, 0, 2).reshape(C_out, n * L_out)   # (C_out, n*L_out)
+                dw += (cols @ g.T).T
+                dcols = (w_mat.T @ g).reshape(C_in, F, n, L_out).transpose(2, 0, 1, 3)
             for k in range(F):  # col2im: tap k of window i read x_pad[i*S + k*D]
                 dx_n[:, :, k * D:k * D + last:S] += dcols[:, :, k]
         self.dw = dw.reshape(self.w.shape)
