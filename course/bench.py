@@ -30,9 +30,13 @@ How it measures, and why:
   as slow. So every sample waits ``SETTLE_S`` first, then makes one untimed
   call (its own threads awake, its data in the cache), then is timed.
 - GFLOP/s counts 2 * N * C_out * L_out * C_in * F per product, three products
-  (forward, dw, dx) per forward + backward. The matmul column is numpy doing
-  the forward's own product ``(C_out, C_in*F) @ (C_in*F, N*L_out)`` as one
-  call in the same repetitions: the rate BLAS reaches on that size.
+  (forward, dw, dx) per forward + backward. "Products alone" is numpy doing
+  just those three products, each as one call on the whole batch
+  (``(C_out, C_in*F) @ (C_in*F, N*L_out)`` and the two of the backward), in
+  the same repetitions: what BLAS costs before any im2col, col2im or
+  bookkeeping, and the rate it reaches on these sizes. Where the products
+  alone take longer than PyTorch's whole layer, no im2col layer on numpy's
+  matmul can catch up.
 - Each training run has a process of its own, so that its peak resident
   memory (``ru_maxrss``) is its own. The PyTorch twin copies the reference
   model's initial weights and replays its batches, augmentation,
@@ -216,15 +220,16 @@ def bench_conv(shape, dtype, repeats):
 
     w_mat = w.reshape(C_out, C_in * F)
     cols = rng.standard_normal((C_in * F, N * L_out)).astype(dtype)
+    grad = rng.standard_normal((C_out, N * L_out)).astype(dtype)
 
-    def matmul():
-        return w_mat @ cols
+    def products():  # forward, dw (as its transpose), dcols: one call each
+        return w_mat @ cols, cols @ grad.T, w_mat.T @ grad
 
     out_t = pytorch()
     dx = reference()
     err = max(_rel_err(a, t) for a, t in [(out, out_t), (dx, xt.grad), (layer.dw, wt.grad),
                                             (layer.db, bt.grad)])
-    t = interleaved_medians({"reference": reference, "pytorch": pytorch, "matmul": matmul},
+    t = interleaved_medians({"reference": reference, "pytorch": pytorch, "products": products},
                             repeats)
     gflop = 2 * N * C_out * L_out * C_in * F / 1e9
     return {
@@ -235,7 +240,9 @@ def bench_conv(shape, dtype, repeats):
         "pytorch_ms": t["pytorch"] * 1e3,
         "ratio": t["reference"] / t["pytorch"],
         "reference_gflops": 3 * gflop / t["reference"],
-        "matmul_gflops": gflop / t["matmul"],
+        "products_ms": t["products"] * 1e3,
+        "products_over_pytorch": t["products"] / t["pytorch"],
+        "matmul_gflops": 3 * gflop / t["products"],
         "reference_peak_mb": peak_mb(reference),
         "max_rel_err": err,
     }
@@ -512,7 +519,8 @@ def layer_benchmarks(quick=False, log=print):
             part["conv"].append(r)
             log(f"  conv {str(shape):30} {dtype}  reference {r['reference_ms']:8.2f} ms  "
                 f"PyTorch {r['pytorch_ms']:8.2f} ms  ratio {r['ratio']:5.2f}  "
-                f"{r['reference_gflops']:5.1f} GFLOP/s (matmul {r['matmul_gflops']:5.1f})")
+                f"{r['reference_gflops']:5.1f} GFLOP/s (matmul {r['matmul_gflops']:5.1f}; "
+                f"products alone / PyTorch {r['products_over_pytorch']:4.2f})")
         for shape in pool_shapes:
             r = bench_pool(shape, dtype, repeats)
             part["pool"].append(r)
@@ -609,6 +617,27 @@ def _measured_note(results, section):
                 "`--keep`.)"]
 
 
+def _products_text(r):
+    """The products-alone / PyTorch cell (blank for a JSON from before it was measured)."""
+    return f"{r['products_over_pytorch']:.2f}" if "products_over_pytorch" in r else ""
+
+
+def _products_floor_text(results):
+    """Which cases numpy's products alone cannot win, in a sentence."""
+    parts = []
+    for label, part in (("two threads", results), ("one thread", results.get("single_thread"))):
+        if not part or not all("products_over_pytorch" in r for r in part["conv"]):
+            continue
+        slower = [r for r in part["conv"] if r["products_over_pytorch"] > 1]
+        cases = "; ".join(f"{_shape_text(r['shape'])} {r['dtype']}" for r in slower)
+        parts.append(f"{len(slower)} of {len(part['conv'])} with {label} each"
+                     + (f" ({cases})" if slower else ""))
+    if not parts:
+        return []
+    return ["", "Cases where numpy's three products alone took longer than PyTorch's whole "
+                "forward and backward: " + "; ".join(parts) + "."]
+
+
 def _settle_text(results):
     """How long each sample waited for the other library's threads, and why."""
     spin, settle = results.get("idle_spin_s"), results.get("settle_s")
@@ -644,21 +673,27 @@ def markdown(results):
         "",
         "`solutions.Conv1d` forward and backward (dx, dw, db) against "
         "`torch.nn.functional.conv1d` with autograd. Shapes are (N, C_in, L, C_out, F, stride, "
-        "padding). GFLOP/s counts the three products (forward, dw, dx); the matmul column is "
-        "numpy's rate, in the same repetitions, on the forward's product as one call "
-        "`(C_out, C_in*F) @ (C_in*F, N*L_out)`. Peak MB: memory numpy allocates during one "
-        "forward + backward.",
+        "padding). GFLOP/s counts the three products (forward, dw, dx). *Products alone*: "
+        "numpy doing only those three products, each as one call on the whole batch "
+        "(`(C_out, C_in*F) @ (C_in*F, N*L_out)` and the backward's two), in the same "
+        "repetitions; its rate is the matmul column, and its time over PyTorch's whole layer "
+        "is the *products / PyTorch* column: above 1, numpy's matrix products alone cost more "
+        "than PyTorch's forward and backward, before any im2col or col2im. Peak MB: memory "
+        "numpy allocates during one forward + backward.",
         "",
         "| shape | dtype | reference ms | PyTorch ms | ratio | reference GFLOP/s "
-        "| numpy matmul GFLOP/s | peak MB | ratio, 1 thread each |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|",
+        "| numpy matmul GFLOP/s | products / PyTorch | peak MB | ratio, 1 thread each "
+        "| products / PyTorch, 1 thread each |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for i, r in enumerate(results["conv"]):
         single = f"{one['conv'][i]['ratio']:.2f}" if one else ""
+        single_products = _products_text(one["conv"][i]) if one else ""
         lines.append(
             f"| {_shape_text(r['shape'])} | {r['dtype']} | {r['reference_ms']:.2f} | "
             f"{r['pytorch_ms']:.2f} | **{r['ratio']:.2f}** | {r['reference_gflops']:.1f} | "
-            f"{r['matmul_gflops']:.1f} | {r['reference_peak_mb']:.1f} | {single} |")
+            f"{r['matmul_gflops']:.1f} | {_products_text(r)} | {r['reference_peak_mb']:.1f} | "
+            f"{single} | {single_products} |")
     peak = results["peak_matmul_gflops"]
     lines += [
         "",
@@ -670,6 +705,7 @@ def markdown(results):
            f"{one['summary']['conv_max_ratio']:.2f}." if one else "")
         + f" numpy on a square 1024 x 1024 product: {peak['float64']:.0f} GFLOP/s in float64, "
         f"{peak['float32']:.0f} in float32.",
+        *_products_floor_text(results),
         "",
         "## MaxPool1d, forward + backward",
         "",

@@ -55,6 +55,7 @@ def test_quick_run_json_structure(quick_run, part):
     for r in results["conv"]:
         assert set(r["shape"]) == {"N", "C_in", "L", "C_out", "F", "stride", "padding"}
         assert r["reference_gflops"] > 0 and r["matmul_gflops"] > 0
+        assert r["products_over_pytorch"] == pytest.approx(r["products_ms"] / r["pytorch_ms"])
     s = results["summary"]
     ratios = [r["ratio"] for r in results["conv"]]
     assert s["conv_geomean_ratio"] == pytest.approx(float(np.exp(np.mean(np.log(ratios)))))
@@ -137,3 +138,16 @@ def test_worker_runs_in_its_own_process():
     r = json.loads(proc.stdout.strip().splitlines()[-1])
     assert (r["impl"], r["dtype"], r["steps"]) == ("reference", "float32", 3)
     assert r["peak_rss_mb"] > 0
+
+
+def test_markdown_names_the_cases_numpy_products_alone_cannot_win():
+    def case(n, ratio):
+        return {"shape": {"N": n, "C_in": 1, "L": 8, "C_out": 2, "F": 3, "stride": 1,
+                          "padding": 0}, "dtype": "float32", "products_over_pytorch": ratio}
+
+    results = {"conv": [case(1, 1.3), case(2, 0.4)],
+               "single_thread": {"conv": [case(1, 0.9), case(2, 0.5)]}}
+    (text,) = [line for line in bench._products_floor_text(results) if line]
+    assert "1 of 2 with two threads each ((1, 1, 8, 2, 3, 1, 0) float32)" in text
+    assert "0 of 2 with one thread each." in text
+    assert bench._products_floor_text({"conv": [{"dtype": "float64"}]}) == []  # older JSON
