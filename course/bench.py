@@ -19,7 +19,7 @@ How it measures, and why:
   the one-thread numbers, the work each library does per core, are the
   steadier comparison.
 - The load changes from one second to the next. Each repetition runs the
-  reference, PyTorch and a numpy matmul one after the other (the order
+  reference, PyTorch and numpy's products alone one after the other (the order
   alternating), and the medians over repetitions are compared: a burst of
   load hits both sides alike. Nothing asserts a time.
 - Each library alone on the cores: after a call returns, OpenBLAS keeps its
