@@ -303,6 +303,34 @@ def idle_spin_s(fn, window=0.5):
     return cpu() - t0
 
 
+def thread_scaling(half_mb=4, repeats=7):
+    """Speed-up of numpy work split over two Python threads, each on its own
+    half of the data, over one thread doing both halves (1: no gain, 2: both
+    cores used). Measured for an elementwise pass (copy then add, the kind of
+    work of im2col, col2im and pooling) and for a compute-bound one (sin).
+    numpy releases the GIL in both."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    a = np.random.default_rng(3).random((2, int(half_mb * 2**20 / 8)))
+    b = np.empty_like(a)
+
+    def copy_add(i):
+        np.copyto(b[i], a[i])
+        b[i] += a[i]
+
+    def sine(i):
+        np.sin(a[i], out=b[i])
+
+    speedup = {}
+    with ThreadPoolExecutor(2) as pool:
+        for name, work in (("copy_add", copy_add), ("sin", sine)):
+            t = interleaved_medians({"one": lambda work=work: [work(i) for i in (0, 1)],
+                                     "two": lambda work=work: list(pool.map(work, (0, 1)))},
+                                    repeats)
+            speedup[name] = t["one"] / t["two"]
+    return {"half_mb": half_mb, "speedup": speedup}
+
+
 def peak_matmul_gflops(dtype, n=1024, repeats=5):
     """numpy's rate on a square n x n product: the machine's BLAS ceiling."""
     rng = np.random.default_rng(2)
@@ -512,6 +540,7 @@ def layer_benchmarks(quick=False, log=print):
     a_t = torch.ones(256, 256)
     part["idle_spin_s"] = {"numpy": idle_spin_s(lambda: a @ a),
                            "pytorch": idle_spin_s(lambda: a_t @ a_t)}
+    part["thread_scaling"] = thread_scaling(repeats=3 if quick else 7)
     for dtype in DTYPES:
         part["peak_matmul_gflops"][dtype] = peak_matmul_gflops(dtype, 256 if quick else 1024)
         for shape in conv_shapes:
@@ -638,6 +667,19 @@ def _products_floor_text(results):
                 "forward and backward: " + "; ".join(parts) + "."]
 
 
+def _scaling_text(results):
+    """What a second Python thread gains for numpy, in a sentence."""
+    scaling = results.get("thread_scaling")
+    if scaling is None:  # a JSON from before it was measured
+        return []
+    up = scaling["speedup"]
+    return ["", f"Two Python threads, each on its own {scaling['half_mb']:g} MB half of an "
+                f"array, against one thread doing both halves (2 = both cores used): numpy's "
+                f"copy-and-add ran {up['copy_add']:.2f}x as fast, `np.sin` {up['sin']:.2f}x. "
+                "The reference's copies, im2col, col2im and pooling are passes of the first "
+                "kind."]
+
+
 def _settle_text(results):
     """How long each sample waited for the other library's threads, and why."""
     spin, settle = results.get("idle_spin_s"), results.get("settle_s")
@@ -706,6 +748,7 @@ def markdown(results):
         + f" numpy on a square 1024 x 1024 product: {peak['float64']:.0f} GFLOP/s in float64, "
         f"{peak['float32']:.0f} in float32.",
         *_products_floor_text(results),
+        *_scaling_text(results),
         "",
         "## MaxPool1d, forward + backward",
         "",

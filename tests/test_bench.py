@@ -42,6 +42,9 @@ def test_quick_run_json_structure(quick_run, part):
     assert results["torch_threads"] == n_threads
     assert results["openblas_threads"] in (n_threads, None)  # None: not readable
     assert set(results["peak_matmul_gflops"]) == set(bench.DTYPES)
+    scaling = results["thread_scaling"]
+    assert set(scaling["speedup"]) == {"copy_add", "sin"}
+    assert all(0 < v < 4 for v in scaling["speedup"].values())  # two threads, not more
     n_conv, n_pool = len(bench.QUICK["conv"]), len(bench.QUICK["pool"])
     assert len(results["conv"]) == n_conv * len(bench.DTYPES)
     assert len(results["pool"]) == n_pool * len(bench.DTYPES)
@@ -151,3 +154,10 @@ def test_markdown_names_the_cases_numpy_products_alone_cannot_win():
     assert "1 of 2 with two threads each ((1, 1, 8, 2, 3, 1, 0) float32)" in text
     assert "0 of 2 with one thread each." in text
     assert bench._products_floor_text({"conv": [{"dtype": "float64"}]}) == []  # older JSON
+
+
+def test_markdown_reports_the_thread_scaling_when_measured():
+    results = {"thread_scaling": {"half_mb": 4, "speedup": {"copy_add": 1.04, "sin": 1.93}}}
+    (text,) = [line for line in bench._scaling_text(results) if line]
+    assert "4 MB half" in text and "copy-and-add ran 1.04x" in text and "`np.sin` 1.93x" in text
+    assert bench._scaling_text({}) == []  # older JSON
