@@ -128,6 +128,7 @@ def fill_notebook(nb, stage):
     """
     answers = {a.grade_id: a for a in stage.answers}
     checks = {c.name: c for c in stage.checks}  # test cells: grade_id == check name
+    written = {q.grade_id: q for q in stage.written}
     seen = []
     for cell in nb.cells:
         meta = _nbgrader(cell)
@@ -135,7 +136,15 @@ def fill_notebook(nb, stage):
             cell.outputs = []
             cell.execution_count = None
         grade_id = meta.get("grade_id")
-        if meta.get("solution") and grade_id in answers:
+        if grade_id in written and meta.get("solution") and meta.get("grade"):
+            # a manually graded answer: the question above it, the rubric in it
+            if cell.cell_type != "markdown" or BEGIN not in cell.source:
+                raise BuildError(f"{stage.notebook}: written answer {grade_id!r} must be a "
+                                 f"markdown cell holding its rubric between {BEGIN!r} and "
+                                 f"{END!r}")
+            meta["points"] = written[grade_id].points
+            seen.append(grade_id)
+        elif meta.get("solution") and grade_id in answers:
             cell.source = answer_source(answers[grade_id]).rstrip("\n")
             seen.append(grade_id)
         elif meta.get("grade") and grade_id in checks:
@@ -147,7 +156,7 @@ def fill_notebook(nb, stage):
         elif meta.get("solution") or meta.get("grade"):
             raise BuildError(f"{stage.notebook}: cell {grade_id!r} is graded or an answer "
                              "but course/stages.py does not declare it")
-    expected = sorted(list(answers) + list(checks))
+    expected = sorted(list(answers) + list(checks) + list(written))
     if sorted(seen) != expected:
         missing = sorted(set(expected) - set(seen))
         twice = sorted({g for g in seen if seen.count(g) > 1})

@@ -43,6 +43,19 @@ class Check:
 
 
 @dataclass(frozen=True)
+class Written:
+    """One short-answer question: a markdown cell that nbgrader marks as a
+    manually graded answer (``solution`` and ``grade``), with grade_id
+    ``grade_id`` and ``points``, graded by a person in formgrader. Its rubric
+    sits between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` in the source
+    notebook, so the release shows the question and an empty answer only."""
+
+    grade_id: str
+    points: float
+    summary: str
+
+
+@dataclass(frozen=True)
 class Stage:
     number: int
     name: str
@@ -54,6 +67,8 @@ class Stage:
     # Wall-clock budget for running the whole solution notebook, in seconds.
     time_budget: float = 60.0
     graded_names: tuple = field(default=())
+    # Short-answer questions, graded by hand (not by autograder/).
+    written: tuple = ()
 
     @property
     def notebook(self):
@@ -61,7 +76,18 @@ class Stage:
 
     @property
     def max_score(self):
+        """Points of the automatic checks (what autograder/ grades)."""
         return sum(c.points for c in self.checks)
+
+    @property
+    def written_points(self):
+        """Points of the written answers, graded by hand in formgrader."""
+        return sum(q.points for q in self.written)
+
+    @property
+    def total_points(self):
+        """Everything the stage is worth: nbgrader's max score in the gradebook."""
+        return self.max_score + self.written_points
 
     def check_ids(self):
         return [f"{self.name}.{c.name}" for c in self.checks]
