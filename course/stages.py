@@ -108,14 +108,20 @@ STAGES = (
     ),
     Stage(
         2, "output_size", "The output-size formula",
-        answers=(Answer("output_size", ("solutions.conv:output_size",)),),
+        answers=(Answer("output_size", ("solutions.conv:output_size",)),
+                 Answer("stack", ("solutions.receptive_field:stack_output_size",
+                                  "solutions.receptive_field:receptive_field"))),
         checks=(
             Check("formula", 3, "matches floor((L + 2P - D(F-1) - 1)/S) + 1 without stride "
                   "or dilation"),
             Check("stride_and_dilation", 3, "matches the formula with stride and dilation"),
             Check("no_output_position", 2, "raises ValueError when no output position exists"),
+            Check("stack_output_size", 2, "the length after every layer of a stack; "
+                  "ValueError when a layer does not fit"),
+            Check("receptive_field", 3, "the receptive field of a stack with strides and "
+                  "dilations"),
         ),
-        graded_names=("output_size",),
+        graded_names=("output_size", "stack_output_size", "receptive_field"),
     ),
     Stage(
         3, "multi_channel", "Multi-channel convolution",

@@ -17,8 +17,10 @@ from autograder.checks import output_size as stage
 from autograder.checks.common import CheckFailed
 from course.stages import get_stage
 from solutions.conv import output_size as reference
+from solutions.receptive_field import receptive_field, stack_output_size
 
-CHECKS = [c.name for c in get_stage("output_size").checks]
+STACK_CHECKS = ["stack_output_size", "receptive_field"]
+CHECKS = [c.name for c in get_stage("output_size").checks if c.name not in STACK_CHECKS]
 STUDENTS = ["", "alice", "bob", "carol", "dave", "erin"]
 
 
@@ -40,7 +42,7 @@ def failures(fn, student=""):
 
 
 def test_every_check_has_a_function():
-    for name in CHECKS:
+    for name in CHECKS + STACK_CHECKS:
         assert callable(getattr(stage, f"check_{name}"))
 
 
@@ -187,3 +189,141 @@ def test_undefined_function_is_reported():
     rng = np.random.default_rng(0)
     with pytest.raises(CheckFailed, match="output_size is not defined"):
         stage.check_formula({}, rng)
+
+
+# --------------------------------------------------------------------------
+# A stack of layers: receptive_field and stack_output_size, with their mutants
+# --------------------------------------------------------------------------
+
+def run_stack(name, ns, student=""):
+    rng = np.random.default_rng(derive_seed(f"output_size.{name}", student))
+    getattr(stage, f"check_{name}")(ns, rng)
+
+
+def stack_failure(name, fn, student=""):
+    """The message of check ``name`` run on ``fn`` (as that check's function), or None."""
+    try:
+        run_stack(name, {name: fn}, student)
+    except CheckFailed as exc:
+        return str(exc)
+    return None
+
+
+@pytest.mark.parametrize("student", STUDENTS)
+def test_reference_stack_functions_pass(student):
+    assert stack_failure("receptive_field", receptive_field, student) is None
+    assert stack_failure("stack_output_size", stack_output_size, student) is None
+
+
+def test_the_mnist1d_cnn_sees_17_of_its_40_samples():
+    layers = [(5, 1, 2, 1), (3, 1, 2, 1), (3, 1, 2, 1)]
+    assert stack_output_size(40, layers) == [40, 19, 10, 5]
+    assert receptive_field(layers) == 17
+    assert receptive_field([]) == 1 and stack_output_size(7, []) == [7]
+    # WaveNet's doubling dilations: 1 + 2 * (1 + 2 + 4 + 8) = 31
+    assert receptive_field([(3, 0, 1, 2 ** k) for k in range(4)]) == 31
+
+
+def field_stride_ignored(layers):
+    return 1 + sum(D * (F - 1) for F, P, S, D in layers)
+
+
+def field_dilation_ignored(layers):
+    field, jump = 1, 1
+    for F, _P, S, _D in layers:
+        field, jump = field + (F - 1) * jump, jump * S
+    return field
+
+
+def field_own_stride_counted(layers):
+    field, jump = 1, 1
+    for F, _P, S, D in layers:
+        jump *= S  # updated too early
+        field += D * (F - 1) * jump
+    return field
+
+
+def field_f_not_f_minus_one(layers):
+    field, jump = 1, 1
+    for F, _P, S, D in layers:
+        field, jump = field + D * F * jump, jump * S
+    return field
+
+
+def field_with_padding(layers):
+    field, jump = 1, 1
+    for F, P, S, D in layers:
+        field, jump = field + (D * (F - 1) + 2 * P) * jump, jump * S
+    return field
+
+
+def field_last_layer_only(layers):
+    if not layers:
+        return 1
+    F, P, S, D = layers[-1]
+    return D * (F - 1) + 1
+
+
+def field_float(layers):
+    return float(receptive_field(layers))
+
+
+def stack_without_input_length(n_in, layers):
+    return stack_output_size(n_in, layers)[1:]
+
+
+def stack_not_chained(n_in, layers):
+    return [n_in] + [reference(n_in, *layer) for layer in layers]
+
+
+def stack_swallows_errors(n_in, layers):
+    lengths = [n_in]
+    for layer in layers:
+        try:
+            lengths.append(reference(lengths[-1], *layer))
+        except ValueError:
+            lengths.append(0)
+    return lengths
+
+
+def stack_ignores_dilation(n_in, layers):
+    lengths = [n_in]
+    for F, P, S, _D in layers:
+        lengths.append(reference(lengths[-1], F, P, S))
+    return lengths
+
+
+def stack_stub(n_in, layers):
+    return stub(n_in, 1)  # raises NotImplementedError, as the released cell does
+
+
+STACK_MUTANTS = {
+    field_stride_ignored: ("receptive_field", "strides multiply"),
+    field_dilation_ignored: ("receptive_field", "dilation widens"),
+    field_own_stride_counted: ("receptive_field", "own stride"),
+    field_f_not_f_minus_one: ("receptive_field", "not F"),
+    field_with_padding: ("receptive_field", "leave P out"),
+    field_last_layer_only: ("receptive_field", "receptive_field is wrong"),
+    field_float: ("receptive_field", "must return an int"),
+    stack_without_input_length: ("stack_output_size", "starts with the input length"),
+    stack_not_chained: ("stack_output_size", "previous layer's output"),
+    stack_swallows_errors: ("stack_output_size", "should raise ValueError"),
+    stack_ignores_dilation: ("stack_output_size", "stack_output_size is wrong"),
+    stack_stub: ("stack_output_size", "not implemented yet"),
+}
+
+
+@pytest.mark.parametrize("student", STUDENTS)
+@pytest.mark.parametrize("mutant", list(STACK_MUTANTS), ids=lambda m: m.__name__)
+def test_stack_mutant_fails_with_its_hint(mutant, student):
+    name, phrase = STACK_MUTANTS[mutant]
+    message = stack_failure(name, mutant, student)
+    assert message is not None, f"{mutant.__name__} passed {name}"
+    assert phrase in message, message
+    assert "Traceback" not in message and "solutions" not in message
+
+
+def test_stack_checks_need_their_own_function():
+    for name in STACK_CHECKS:
+        with pytest.raises(CheckFailed, match=f"{name} is not defined"):
+            run_stack(name, {"output_size": reference})

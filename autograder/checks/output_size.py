@@ -1,4 +1,5 @@
-"""Checks of stage 2: output_size(n_in, filter_size, padding=0, stride=1, dilation=1).
+"""Checks of stage 2: output_size(n_in, filter_size, padding=0, stride=1, dilation=1),
+and for a stack of layers receptive_field(layers) and stack_output_size(n_in, layers).
 
 The arguments of ``output_size`` are the configuration of a convolution (L,
 F, P, S, D), not data, so messages quote them: a student cannot learn to
@@ -9,6 +10,8 @@ import numbers
 import warnings
 
 from solutions.conv import output_size as reference
+from solutions.receptive_field import receptive_field as reference_field
+from solutions.receptive_field import stack_output_size as reference_stack
 
 from .common import CheckFailed, call, need
 
@@ -132,17 +135,15 @@ def check_stride_and_dilation(ns, rng):
         _expect(ns, L, F, P, S, D)
 
 
-def _must_raise(fn, label, L, F, P, S, D):
-    """The student's function must raise ValueError for a kernel that does not fit."""
-    span, padded = D * (F - 1) + 1, L + 2 * P
-    why = (f"the kernel spans D*(F - 1) + 1 = {span} samples and the padded input only "
-           f"L + 2P = {padded}, so no output position exists")
+def _no_value_error(label, thunk, why):
+    """Run ``thunk`` (student code that must raise ValueError). Returns None when
+    it did, else ``(result,)``; any other exception fails with ``why``."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            got = fn(L, F, **_kwargs(P, S, D))
+            got = thunk()
     except ValueError:
-        return
+        return None
     except CheckFailed:
         raise
     except NotImplementedError as exc:
@@ -152,9 +153,19 @@ def _must_raise(fn, label, L, F, P, S, D):
         raise CheckFailed(f"{label} raised {type(exc).__name__}: {exc}, but expected a "
                           f"ValueError: {why}. Raise ValueError(...) with a message that "
                           "says so (an assert is not an argument check)") from None
-    raise CheckFailed(f"output_size should raise ValueError: {label} returned {got!r}, yet "
-                      f"{why}. A count of {got!r} would silently build a broken layer; "
-                      "raise ValueError(...) instead")
+    return (got,)
+
+
+def _must_raise(fn, label, L, F, P, S, D):
+    """The student's function must raise ValueError for a kernel that does not fit."""
+    span, padded = D * (F - 1) + 1, L + 2 * P
+    why = (f"the kernel spans D*(F - 1) + 1 = {span} samples and the padded input only "
+           f"L + 2P = {padded}, so no output position exists")
+    returned = _no_value_error(label, lambda: fn(L, F, **_kwargs(P, S, D)), why)
+    if returned is not None:
+        raise CheckFailed(f"output_size should raise ValueError: {label} returned "
+                          f"{returned[0]!r}, yet {why}. A count of {returned[0]!r} would "
+                          "silently build a broken layer; raise ValueError(...) instead")
 
 
 def check_no_output_position(ns, rng):
@@ -184,3 +195,123 @@ def check_no_output_position(ns, rng):
                               "expected 1: the kernel spans exactly the L + 2P padded samples, "
                               "so it fits once. Raise ValueError only when D*(F - 1) + 1 > "
                               "L + 2P")
+
+
+# --------------------------------------------------------------------------
+# A stack of layers: receptive_field(layers), stack_output_size(n_in, layers)
+# --------------------------------------------------------------------------
+
+RECEPTIVE_FIELD = "r = 1 + sum over layers l of D_l*(F_l - 1) * (S_1 * ... * S_(l-1))"
+
+
+def _random_stack(rng, depth, max_F=7, max_S=3, max_D=3):
+    """``depth`` layers (filter_size, padding, stride, dilation) drawn at random."""
+    return [(int(rng.integers(1, max_F + 1)), int(rng.integers(0, 4)),
+             int(rng.integers(1, max_S + 1)), int(rng.integers(1, max_D + 1)))
+            for _ in range(depth)]
+
+
+def _stack_label(layers):
+    return "[" + ", ".join(f"({F}, {P}, {S}, {D})" for F, P, S, D in layers) + "]"
+
+
+def _field_hint(got, layers):
+    """Name the mistake whose formula gives ``got``, or restate the formula."""
+    def field(term):
+        total, jump = 1, 1
+        for F, P, S, D in layers:
+            total, jump = total + term(F, P, S, D, jump), jump * S
+        return total
+
+    def before(F, P, S, D, jump):  # the layer's own stride counted too
+        return D * (F - 1) * jump * S
+
+    candidates = (
+        ("a layer's taps are D_l*(F_l - 1) apart in its own input, and one step there is "
+         "S_1 * ... * S_(l-1) input samples: strides multiply the growth of the layers above "
+         "them", field(lambda F, P, S, D, jump: D * (F - 1))),
+        ("a dilated kernel spans D*(F - 1) + 1 samples: dilation widens the field",
+         field(lambda F, P, S, D, jump: (F - 1) * jump)),
+        ("a layer's own stride only spaces ITS outputs: it multiplies the growth of the "
+         "layers above it, not its own", field(before)),
+        ("a kernel of F taps adds F - 1 positions to the field, not F",
+         field(lambda F, P, S, D, jump: D * F * jump)),
+        ("padding moves the windows but does not widen them: leave P out",
+         field(lambda F, P, S, D, jump: (D * (F - 1) + 2 * P) * jump)),
+    )
+    expected = reference_field(layers)
+    hints = [hint for hint, value in candidates if value != expected and got == value]
+    return "; or ".join(hints) if hints else RECEPTIVE_FIELD
+
+
+def check_receptive_field(ns, rng):
+    """Random stacks of 1 to 5 layers with strides and dilations, the empty stack,
+    and the MNIST-1D CNN."""
+    fn = need(ns, "receptive_field")
+    stacks = [[], [(5, 1, 2, 1), (3, 1, 2, 1), (3, 1, 2, 1)]]
+    stacks += [_random_stack(rng, depth) for depth in (1, 2, 3, 4, 5)]
+    stacks += [[(int(rng.integers(2, 6)), 0, 1, 2 ** l) for l in range(4)]]  # WaveNet-like
+    for layers in stacks:
+        label = f"receptive_field({_stack_label(layers)})"
+        got = _as_int(label, call(label, fn, [tuple(layer) for layer in layers]))
+        expected = reference_field(layers)
+        if got != expected:
+            raise CheckFailed(f"receptive_field is wrong: {label} returned {got}, expected "
+                              f"{expected} (layers are (filter_size, padding, stride, "
+                              f"dilation)). Hint: {_field_hint(got, layers)}")
+
+
+def _fitting_stack(rng, depth):
+    """A random stack and an input length on which every layer fits."""
+    layers = _random_stack(rng, depth)
+    n_in = int(rng.integers(1, 40))
+    while True:
+        try:
+            reference_stack(n_in, layers)
+            return n_in, layers
+        except ValueError:
+            n_in = 2 * n_in + int(rng.integers(1, 10))
+
+
+def check_stack_output_size(ns, rng):
+    """[L, L_1, ..., L_n] for random stacks with stride, padding and dilation, the
+    empty stack and the MNIST-1D CNN; ValueError when a layer has no output position."""
+    fn = need(ns, "stack_output_size")
+    cases = [(int(rng.integers(1, 50)), []), (40, [(5, 1, 2, 1), (3, 1, 2, 1), (3, 1, 2, 1)])]
+    cases += [_fitting_stack(rng, depth) for depth in (1, 2, 3, 4)]
+    for n_in, layers in cases:
+        label = f"stack_output_size({n_in}, {_stack_label(layers)})"
+        got = call(label, fn, n_in, [tuple(layer) for layer in layers])
+        expected = reference_stack(n_in, layers)
+        if got is None:
+            raise CheckFailed(f"{label} returned None: did you forget a return statement?")
+        try:
+            got = [_as_int(label, value) for value in got]
+        except TypeError:
+            raise CheckFailed(f"{label} returned {got!r}; it must return a list of ints "
+                              f"[L, L_1, ..., L_n]") from None
+        if got != expected:
+            hint = ("the list starts with the input length n_in, then one length per layer"
+                    if got == expected[1:] else
+                    "each layer's input is the previous layer's output: apply output_size "
+                    "to the length the layer below produced, with that layer's (filter_size, "
+                    "padding, stride, dilation)")
+            raise CheckFailed(f"stack_output_size is wrong: {label} returned {got}, expected "
+                              f"{expected}. Hint: {hint}")
+    # a stack whose last layer cannot fit: the signal has become too short
+    n_in, layers = _fitting_stack(rng, 2)
+    short = reference_stack(n_in, layers)[-1]
+    layers = layers + [(short + 3 + int(rng.integers(0, 3)), 1, 1, 1)]
+    label = f"stack_output_size({n_in}, {_stack_label(layers)})"
+    span = layers[-1][0]
+    _must_raise_stack(fn, label, n_in, layers,
+                      f"layer {len(layers)} (filter_size={span}, padding=1) gets an input of "
+                      f"length {short}, so its kernel does not fit")
+
+
+def _must_raise_stack(fn, label, n_in, layers, why):
+    returned = _no_value_error(label, lambda: fn(n_in, [tuple(layer) for layer in layers]), why)
+    if returned is not None:
+        raise CheckFailed(f"stack_output_size should raise ValueError: {label} returned "
+                          f"{returned[0]!r}, yet {why}. Let output_size's ValueError through "
+                          "(or raise one naming the layer)")
