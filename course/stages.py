@@ -96,7 +96,9 @@ class Stage:
 STAGES = (
     Stage(
         1, "single_channel", "Single-channel convolution",
-        answers=(Answer("simple_conv1d", ("solutions.conv:SimpleConv1d",)),),
+        answers=(Answer("simple_conv1d", ("solutions.conv:SimpleConv1d",)),
+                 # an exploration, not graded: the notebook's next cell compares it
+                 Answer("conv_matrix", ("solutions.conv_matrix:conv_matrix",))),
         checks=(
             Check("forward", 3, "forward matches the reference on random signals and filters"),
             Check("backward_dx", 3, "dx matches the numerical gradient of your forward"),
@@ -105,6 +107,14 @@ STAGES = (
                   "unchanged"),
         ),
         graded_names=("SimpleConv1d",),
+        written=(
+            Written("weight_sharing", 1, "why the response shifts with the signal: weight "
+                    "sharing and equivariance"),
+            Written("dx_full_convolution", 2, "why dx is np.convolve(dout, w, 'full'), read "
+                    "from the layer's matrix"),
+            Written("edge_samples", 1, "how many terms each dx[j] has; what padding does "
+                    "for the ends"),
+        ),
     ),
     Stage(
         2, "output_size", "The output-size formula",
