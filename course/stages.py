@@ -132,6 +132,12 @@ STAGES = (
                   "dilations"),
         ),
         graded_names=("output_size", "stack_output_size", "receptive_field"),
+        written=(
+            Written("field_and_padding", 2, "why a field of 65 still misses samples; how "
+                    "deep until one output sees all 40; what combines the whole signal"),
+            Written("stride_or_dilation", 2, "strides or dilations to grow the field: "
+                    "lengths, and which for whole-signal or per-step outputs"),
+        ),
     ),
     Stage(
         3, "multi_channel", "Multi-channel convolution",
