@@ -149,6 +149,14 @@ STAGES = (
             Check("no_side_effects", 1, "forward and backward leave their inputs unchanged"),
         ),
         graded_names=("Conv1d",),
+        written=(
+            Written("channel_order", 1, "why channel order does not matter; where sliding "
+                    "along a second axis would"),
+            Written("conv_vs_dense", 2, "locality and weight sharing: what a dense layer "
+                    "can represent and a convolution cannot"),
+            Written("backward_sums", 1, "why dx sums over output channels and dw[o] does "
+                    "not"),
+        ),
     ),
     Stage(
         4, "mini_batch", "Mini-batches, stride and padding",
