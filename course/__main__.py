@@ -12,12 +12,16 @@ bench   Time the reference Conv1d and MaxPool1d against PyTorch on the CPU
         (--training: also train the presets with both; --grading: time
         grading a submission and a class with 1 and 2 workers); writes
         docs/benchmark.md and docs/benchmark.png.
+grade   Grade a whole nbgrader assignment in parallel (local processes, or
+        a Dask cluster with --scheduler) and fill nbgrader's gradebook and
+        feedback as `nbgrader autograde` and `generate_feedback` would.
 
 Exit codes: 0 success, 2 usage error (bad arguments), 1 anything else.
 """
 
 import argparse
 import json
+import os
 import sys
 
 
@@ -47,6 +51,20 @@ def _parser():
     demo.add_argument("--workdir", default="runs/demo", help="default: %(default)s")
     demo.add_argument("--stage", action="append", default=None, metavar="NAME",
                       help="only this stage (repeatable); default: all")
+    grade = sub.add_parser("grade", help="grade an nbgrader assignment in parallel into the "
+                                         "gradebook (run in the course root)")
+    grade.add_argument("assignment", metavar="ASSIGNMENT", help="the stage, e.g. single_channel")
+    grade.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1, metavar="N",
+                       help="local grading processes (default: the number of cores)")
+    grade.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="a Dask scheduler (tcp://host:8786) to grade on instead")
+    grade.add_argument("--secret-file", default=None, metavar="FILE",
+                       help="the course secret (default: $CNN1D_GRADER_SECRET)")
+    grade.add_argument("--force", action="store_true",
+                       help="regrade submissions already autograded (nbgrader's --force)")
+    grade.add_argument("--no-feedback", action="store_true",
+                       help="skip nbgrader generate_feedback")
+    grade.add_argument("--quiet", action="store_true", help="no progress bar")
     bench = sub.add_parser("bench", help="time the reference layers (and training) against "
                                          "PyTorch; needs torch installed")
     bench.add_argument("--json", default=None, metavar="FILE", help="also write every number here")
@@ -123,6 +141,25 @@ def main(argv=None):
         print(format_table(grades, stages))
         print(f"\nfeedback HTML: {course / 'feedback'}/<student>/<stage>/<stage>.html")
         print(f"grades CSV:    {course / 'grades.csv'}")
+    elif args.command == "grade":
+        from autograder.distributed import grade_assignment
+        from autograder.grade import GraderError, read_secret
+        from course.stages import STAGE_NAMES
+
+        if args.assignment not in STAGE_NAMES:
+            _parser().error(f"ASSIGNMENT must be one of {', '.join(STAGE_NAMES)}, "
+                            f"got {args.assignment!r}")
+        try:
+            done = grade_assignment(os.getcwd(), args.assignment, read_secret(args.secret_file),
+                                    workers=args.workers, scheduler=args.scheduler,
+                                    force=args.force, feedback=not args.no_feedback,
+                                    progress=not args.quiet)
+        except (GraderError, OSError) as exc:
+            print(f"grading failed: {exc}", file=sys.stderr)
+            return 1
+        print(f"graded {done['submissions']} submissions of {args.assignment} "
+              f"({done['graded_on_workers']} on the workers, "
+              f"{len(done['regraded_here'])} again here); gradebook: nbgrader's db_url")
     elif args.command == "bench":
         from course.bench import main as bench
 

@@ -1,0 +1,212 @@
+"""`python -m course grade ASSIGNMENT` fills nbgrader's gradebook, the
+autograded notebooks and the feedback exactly as the sequential
+`nbgrader autograde` + `generate_feedback` do: with local processes, and on a
+real Dask cluster (a `dask scheduler` and two `dask worker` processes on
+127.0.0.1), also when one worker is killed mid-run."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course.flow import make_course, nbgrader, release, submit
+from course.sample_class import answers_for
+from course.stages import get_stage
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGE = get_stage("single_channel")
+STUDENTS = ("reference", "untouched", "flipped_kernel", "cheater")
+SECRET = "test-secret-grade-assignment"
+ENV = dict(os.environ, CNN1D_GRADER_SECRET=SECRET, PYTHONPATH=str(ROOT))
+
+
+@pytest.fixture(scope="module")
+def collected(tmp_path_factory):
+    """A course with STAGE released, submitted by STUDENTS and collected."""
+    workdir = tmp_path_factory.mktemp("class")
+    course, exchange = make_course(workdir, [STAGE])
+    release(course, exchange, [STAGE])
+    for student in STUDENTS:
+        submit(student, workdir, exchange, STAGE, answers_for(student, STAGE))
+    nbgrader(["collect", STAGE.name, "--course=cnn1d"], course, exchange)
+    return course
+
+
+def _copy(course, dest):
+    shutil.copytree(course, dest)
+    return dest
+
+
+def _nbgrader(args, course):
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args, "--log-level=ERROR"],
+                          cwd=course, env=ENV, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def _grade(course, *args):
+    proc = subprocess.run([sys.executable, "-m", "course", "grade", STAGE.name, "--quiet",
+                           *args], cwd=course, env=ENV, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"graded {len(STUDENTS)} submissions" in proc.stdout
+    assert "0 again here" in proc.stdout, proc.stdout
+    return proc
+
+
+def gradebook(course):
+    """{(student, grade cell): (auto_score, max_score)}, and the late penalties."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        rows = {}
+        for student in gb.students:
+            submission = gb.find_submission(STAGE.name, student.id)
+            for grade in submission.notebooks[0].grades:
+                rows[student.id, grade.name] = (grade.auto_score, grade.max_score)
+            rows[student.id, "late"] = submission.total_seconds_late
+        return rows
+
+
+def outputs(course):
+    """{student: [outputs of every code cell]} of the autograded notebooks."""
+    found = {}
+    for student in STUDENTS:
+        nb = nbformat.read(course / "autograded" / student / STAGE.name / STAGE.notebook,
+                           as_version=4)
+        found[student] = [c.get("outputs") for c in nb.cells if c.cell_type == "code"]
+    return found
+
+
+def feedback(course):
+    return {student: (course / "feedback" / student / STAGE.name
+                      / f"{STAGE.name}.html").read_text()
+            for student in STUDENTS}
+
+
+@pytest.fixture(scope="module")
+def sequential(collected, tmp_path_factory):
+    """The reference: nbgrader's own sequential autograde and generate_feedback."""
+    course = _copy(collected, tmp_path_factory.mktemp("seq") / "course")
+    _nbgrader(["autograde", STAGE.name], course)
+    _nbgrader(["generate_feedback", STAGE.name], course)
+    return course
+
+
+def _same(course, sequential):
+    expected = gradebook(sequential)
+    assert gradebook(course) == expected
+    assert expected["reference", "late"] == 0
+    reference = [v for (who, cell), v in expected.items() if who == "reference" and cell != "late"]
+    assert sum(score for score, _ in reference) == STAGE.max_score, expected
+    assert sum(score for (who, cell), (score, _) in
+               ((k, v) for k, v in expected.items() if k[1] != "late") if who == "untouched") == 0
+    assert outputs(course) == outputs(sequential)
+    assert feedback(course) == feedback(sequential)
+
+
+def test_local_workers_fill_the_gradebook_as_nbgrader_autograde(collected, sequential,
+                                                                 tmp_path):
+    course = _copy(collected, tmp_path / "course")
+    _grade(course, "--workers", "2")
+    _same(course, sequential)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(cmd, log):
+    return subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def _stop(proc):
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """A dask scheduler and two single-threaded workers on 127.0.0.1."""
+    pytest.importorskip("distributed")
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    bin_dir = Path(sys.executable).parent
+    log = open(tmp_path / "cluster.log", "w")
+    procs = [_start([str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port",
+                     str(port), "--dashboard-address", ":0", "--no-show"], log)]
+    workers = []
+    try:
+        from distributed import Client
+
+        deadline = time.monotonic() + 60
+        for name in ("w1", "w2"):
+            workers.append(_start([str(bin_dir / "dask"), "worker", address, "--nthreads", "1",
+                                   "--name", name, "--no-nanny", "--no-dashboard",
+                                   "--local-directory", str(tmp_path / name)], log))
+        procs += workers
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(2, timeout=max(1, deadline - time.monotonic()))
+        yield address, workers
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
+        log.close()
+
+
+def test_dask_cluster_fills_the_gradebook_as_nbgrader_autograde(collected, sequential,
+                                                                tmp_path, cluster):
+    address, workers = cluster
+    course = _copy(collected, tmp_path / "course")
+    _grade(course, "--scheduler", address)
+    _same(course, sequential)
+
+
+def _worker_grading(address, workers, timeout=120):
+    """The worker process that is grading a submission right now."""
+    from distributed import Client
+
+    with Client(address, timeout="30s") as client:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            info = client.scheduler_info(n_workers=-1)["workers"]
+            for addr, keys in client.processing().items():
+                if any(str(k).startswith("grade-") for k in keys):
+                    name = info[addr]["name"]
+                    return workers[int(name[1:]) - 1]
+            time.sleep(0.05)
+    raise AssertionError("no worker started grading")
+
+
+def test_dask_survives_a_worker_killed_mid_run(collected, sequential, tmp_path, cluster):
+    address, workers = cluster
+    course = _copy(collected, tmp_path / "course")
+    grading = subprocess.Popen([sys.executable, "-m", "course", "grade", STAGE.name, "--quiet",
+                                "--scheduler", address], cwd=course, env=ENV,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        victim = _worker_grading(address, workers)
+        assert grading.poll() is None, "grading ended before a worker could be killed"
+        os.killpg(victim.pid, signal.SIGKILL)
+        out, err = grading.communicate(timeout=600)
+    finally:
+        if grading.poll() is None:
+            grading.kill()
+    assert grading.returncode == 0, out + err
+    assert f"graded {len(STUDENTS)} submissions" in out and "0 again here" in out, out
+    _same(course, sequential)
