@@ -10,8 +10,10 @@ independently; a crash, a timeout or a memory bomb costs only the check it
 happened in.
 """
 
+import hashlib
+import json
 import os
-import re
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,13 +22,22 @@ import nbformat
 from course.stages import STAGES, get_stage
 
 from .checks import CheckFailed, run_check
-from .sandbox import RemoteNamespace, SandboxError, Worker
+from .isolation import IsolationError, choose_barrier
+from .sandbox import Sandbox, SandboxError, SetupError, clean_text
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 class GraderError(Exception):
     """The grader itself failed (not the submission): exit code 1."""
+
+
+NO_SECRET = ("no course secret: set CNN1D_GRADER_SECRET or pass --secret-file FILE (a long "
+             "random string, kept out of the repository and away from students: the hidden "
+             "inputs are drawn from it)")
+
+__all__ = ["GraderError", "IsolationError", "grade_notebook", "grade_path", "find_submissions",
+           "read_secret"]
 
 
 @dataclass
@@ -104,63 +115,95 @@ def stage_assets(stage):
 # Grading
 # --------------------------------------------------------------------------
 
-def _start(stage, answers, setup):
-    """A worker with the setup cell and the answers executed; returns (worker, notes)."""
-    worker = Worker(stage_assets(stage))
-    notes = []
-    try:
-        worker.request({"op": "exec", "code": setup, "label": "setup"}, timeout=60)
-    except SandboxError as exc:
-        worker.close()
-        raise GraderError(f"the setup of {stage.name} failed in the sandbox: {exc}") from exc
-    except Exception as exc:  # noqa: BLE001
-        worker.close()
-        raise GraderError(f"the setup cell of {stage.name} raised {exc!r}") from exc
-    for grade_id, code in answers:
-        if worker.dead:
-            break
-        try:
-            worker.request({"op": "exec", "code": code, "label": grade_id}, timeout=30)
-        except Exception as exc:  # noqa: BLE001 - the student's cell failed: note it
-            first = str(exc).splitlines()[0] if str(exc) else ""
-            notes.append(f"answer cell {grade_id!r} raised {type(exc).__name__}: {first}")
-    return worker, notes
+def code_digest(stage, answers):
+    """A digest of what the grader will run: the stage and its answer cells.
+
+    It seeds the hidden inputs with the secret and the student id. Any change
+    to the code gives new hidden inputs, so whatever a submission learned
+    about its inputs (from its feedback) is of no use to the next one; the
+    same submission always sees the same inputs and gets the same grade.
+    """
+    text = json.dumps([stage.name, [[gid, code] for gid, code in answers]])
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
-def grade_notebook(nb, stage, student="", secret=None, path=""):
-    """Grade one notebook of ``stage``; returns a SubmissionResult."""
+def _hidden_paths(path):
+    """What the user nobody must not read when it is the only barrier."""
+    hidden = [ROOT / "solutions", ROOT / "autograder", ROOT / "course", ROOT / "source"]
+    if path:
+        hidden.append(Path(path).resolve().parent.parent)
+    return hidden
+
+
+def open_sandbox(stages, sandbox=None, path=""):
+    """A Sandbox for one student's notebooks of ``stages`` behind the strongest
+    barrier that holds (``sandbox``: "auto", "bwrap", "nobody", "none"; default
+    $CNN1D_SANDBOX, else "auto"); IsolationError when none holds."""
+    barrier = choose_barrier(sandbox or os.environ.get("CNN1D_SANDBOX", "auto"),
+                             _hidden_paths(path))
+    return Sandbox({s.name: stage_assets(s) for s in stages}, barrier)
+
+
+def grade_notebook(nb, stage, student="", secret=None, path="", sandbox=None, box=None):
+    """Grade one notebook of ``stage``; returns a SubmissionResult.
+
+    ``secret`` is the course secret (required: GraderError without one);
+    ``sandbox`` the barrier (see open_sandbox); ``box`` a Sandbox to grade
+    in, shared by one student's notebooks (default: one of its own).
+    """
     if isinstance(stage, str):
         stage = get_stage(stage)
+    if not secret:
+        raise GraderError(NO_SECRET)
+    own = box is None
+    if own:
+        box = open_sandbox([stage], sandbox, path)
     answers = answer_cells(nb, stage)
     setup = setup_code(stage)
+    digest = code_digest(stage, answers)
     result = SubmissionResult(student=student, assignment=stage.name, path=str(path),
                               max_score=stage.max_score)
-    worker = None
+    notes = []
     try:
         for check in stage.checks:
             check_id = f"{stage.name}.{check.name}"
-            if worker is None or worker.dead:
-                if worker is not None:
-                    worker.close()
-                worker, notes = _start(stage, answers, setup)
-            worker.timeout = check.timeout
             try:
-                run_check(check_id, RemoteNamespace(worker), student=student, secret=secret)
+                if box.dead or box.stage != stage.name:
+                    try:
+                        notes = box.start(stage.name, setup, answers)
+                    except SetupError as exc:
+                        raise GraderError(str(exc)) from None
+                ns = box.begin_check(check.timeout)
+                run_check(check_id, ns, student=student, secret=secret, digest=digest)
                 passed, message = True, "passed"
+            except GraderError:
+                raise
             except CheckFailed as exc:
                 passed, message = False, str(exc)
             except SandboxError as exc:
                 passed, message = False, str(exc)
+            except Exception as exc:  # noqa: BLE001 - a student object broke the check
+                print(f"grader: {check_id} for {student or 'a student'} raised "
+                      f"{type(exc).__name__}: {exc}", file=sys.stderr)
+                passed, message = False, (
+                    f"the check could not use what your code returned "
+                    f"({type(exc).__name__}); make sure your methods return numpy arrays of "
+                    "the documented shapes")
+            finally:
+                box.end_check()
             if not passed and notes:
                 message += "\nNote: " + "; ".join(notes)
             if not passed and not answers:
                 message += "\nNote: no answer cell of this stage was found in the notebook"
             points = check.points if passed else 0.0
-            result.checks.append(CheckResult(check_id, points, check.points, passed, message))
+            result.checks.append(CheckResult(check_id, points, check.points, passed,
+                                             clean_text(message, 4000)))
             result.score += points
     finally:
-        if worker is not None:
-            worker.close()
+        if own:
+            box.close()
+        else:
+            box.end_stage()
     return result
 
 
@@ -168,17 +211,16 @@ def grade_notebook(nb, stage, student="", secret=None, path=""):
 # Finding submissions
 # --------------------------------------------------------------------------
 
-_STUDENT_RE = re.compile(r"^[A-Za-z0-9_.@-]+$")
-
-
 def find_submissions(paths, student=None):
     """[(student, notebook path)] for notebooks, assignment folders or submitted/ trees.
 
-    The student id is ``student`` when given, else the folder above the
-    assignment folder (nbgrader's ``submitted/<student>/<assignment>/``), else
-    the notebook's parent folder name.
+    Every notebook found is listed, renamed copies (``single_channel (1).ipynb``)
+    included: a notebook whose stage cannot be told is a ValueError naming it,
+    never a silent skip. The student id is ``student`` when given, else the
+    folder above the assignment folder (nbgrader's
+    ``submitted/<student>/<assignment>/``), else the notebook's own folder,
+    taken as it is (spaces and all), so distinct folders give distinct ids.
     """
-    stage_files = {s.notebook for s in STAGES}
     found = []
     for raw in paths:
         path = Path(raw)
@@ -190,24 +232,38 @@ def find_submissions(paths, student=None):
             notebooks = [path]
         else:
             notebooks = sorted(p for p in path.rglob("*.ipynb")
-                               if p.name in stage_files and ".ipynb_checkpoints" not in p.parts)
+                               if ".ipynb_checkpoints" not in p.parts)
             if not notebooks:
-                raise ValueError(f"{raw} holds no stage notebook (one of {sorted(stage_files)})")
+                raise ValueError(f"{raw} holds no notebook (.ipynb)")
         for nb_path in notebooks:
-            who = student or _student_of(nb_path)
-            found.append((who, nb_path))
+            found.append((student or _student_of(nb_path), nb_path))
+    unknown = [str(p) for _, p in found if _stage_of_file(p) is None]
+    if unknown:
+        raise ValueError("cannot tell which stage these notebooks belong to (neither the "
+                         "file name nor the answer cells name one): " + ", ".join(unknown))
     return found
+
+
+def _stage_of_file(nb_path):
+    try:
+        return detect_stage(nb_path, nbformat.read(nb_path, as_version=4))
+    except ValueError:
+        return None
+    except Exception:  # noqa: BLE001 - unreadable JSON: graded as 0 with the reason
+        stem = Path(nb_path).stem
+        return next((s for s in STAGES if stem.startswith(s.name)), None)
 
 
 def _student_of(nb_path):
     parts = nb_path.resolve().parts
-    # .../<student>/<assignment>/<assignment>.ipynb
-    if len(parts) >= 3 and parts[-2] == nb_path.stem and _STUDENT_RE.match(parts[-3]):
+    stage_names = {s.name for s in STAGES}
+    # .../<student>/<assignment>/<notebook>.ipynb
+    if len(parts) >= 3 and parts[-2] in stage_names:
         return parts[-3]
     return parts[-2] if len(parts) >= 2 else "student"
 
 
-def grade_path(student, nb_path, secret=None):
+def grade_path(student, nb_path, secret=None, sandbox=None):
     """Read and grade one notebook file (used by the CLI, possibly in a pool)."""
     try:
         nb = nbformat.read(nb_path, as_version=4)
@@ -224,11 +280,16 @@ def grade_path(student, nb_path, secret=None):
             pass
         return result
     stage = detect_stage(nb_path, nb)
-    return grade_notebook(nb, stage, student=student, secret=secret, path=nb_path)
+    return grade_notebook(nb, stage, student=student, secret=secret, path=nb_path,
+                          sandbox=sandbox)
 
 
 def read_secret(secret_file=None):
-    """The course secret: --secret-file, else $CNN1D_GRADER_SECRET, else the default."""
+    """The course secret: --secret-file, else $CNN1D_GRADER_SECRET; None when neither
+    is set (grading then refuses: there is no silent default)."""
     if secret_file:
-        return Path(secret_file).read_text().strip()
-    return os.environ.get("CNN1D_GRADER_SECRET")
+        secret = Path(secret_file).read_text().strip()
+        if not secret:
+            raise ValueError(f"the secret file {secret_file} is empty")
+        return secret
+    return os.environ.get("CNN1D_GRADER_SECRET") or None

@@ -1,42 +1,48 @@
-"""The grader's side of the sandbox: a worker process per check, and proxies
-that make the submission's objects look local to the checks.
+"""The grader's side of the sandbox: one sandbox per submission, a fresh
+process per check, and proxies that make the submission's objects look
+local to the checks.
+
+A ``Sandbox`` starts ``autograder/worker.py`` behind the operating-system
+barrier that ``autograder/isolation.py`` chose (bubblewrap, else the user
+nobody, else nothing when asked for by name), in a cgroup of its own where
+the machine has one. The worker imports numpy and matplotlib, runs the
+stage's setup cell and the submission's answer cells once, then forks a
+child for every check: a check starts from the state the answers left, and
+nothing one check does reaches the next.
 
 A check receives a ``RemoteNamespace``: ``ns["Conv1d"]`` is a proxy of the
 student's class; calling it, its methods and reading its attributes send a
-request to the worker and bring back data (numbers, strings, arrays) or
+request to the child and bring back data (numbers, strings, arrays) or
 another proxy. The comparison with the reference happens here, in a process
 the submission's code never ran in.
 
-The worker (``autograder/worker.py``) runs with a scrubbed environment in a
-scratch folder holding only the stage's student helpers, under limits on
-memory, CPU time and file size, in its own session (so a runaway is killed
-with all its children), and as the unprivileged user ``nobody`` when the
-grader runs as root and the interpreter is reachable by that user.
+The worker is untrusted. Every request has a deadline for writing it and for
+reading the answer; a reply is bounded in size before it is decoded (the
+wire format has no compression); nothing the worker says changes the
+grader's own arrays; a reply that breaks the protocol ends the sandbox.
 """
 
 import builtins
-import io
 import itertools
-import json
 import os
-import resource
 import select
 import shutil
 import signal
-import stat
+import struct
 import subprocess
 import sys
 import tempfile
 import time
-import weakref
 from pathlib import Path
 
 import numpy as np
 
-from .worker import Codec, pack
+from .isolation import NOBODY, Cgroup, bwrap_command
+from .worker import Codec, WireError, pack, unpack
 
 WORKER = Path(__file__).with_name("worker.py")
-NOBODY = 65534
+MAX_REPLY = 64 << 20     # bytes: far above any honest reply (the largest is ~1 MB)
+MAX_MESSAGE = 2000       # characters of a student exception's message that are kept
 
 # Exceptions raised by student code that a check may expect by type (e.g.
 # output_size must raise ValueError); every other type becomes RemoteError.
@@ -51,66 +57,244 @@ class SandboxError(Exception):
     """The worker could not answer: it timed out, died or broke the protocol."""
 
 
+class SetupError(RuntimeError):
+    """The stage's setup cell (the kit's own code) failed in the sandbox."""
+
+
 class RemoteError(Exception):
     """An exception of a type the grader does not mirror, raised by student code."""
 
 
-def _reachable_by_others(path):
-    """True when every folder on the way to ``path`` and the file are o+x."""
-    path = Path(os.path.realpath(path))
-    for part in [*path.parents, path]:
-        if not part.stat().st_mode & stat.S_IXOTH:
-            return False
-    return True
+def clean_text(text, limit=MAX_MESSAGE):
+    """Printable text only (no control or escape characters), at most ``limit``."""
+    text = str(text)[:limit]
+    return "".join(ch if ch.isprintable() or ch in "\n\t" else "\ufffd" for ch in text)
 
 
-def _limits(memory_mb, cpu_seconds, drop_privileges):
-    def apply():
-        os.setsid()
-        resource.setrlimit(resource.RLIMIT_AS, (memory_mb * 2**20, memory_mb * 2**20))
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 2**20, 64 * 2**20))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if drop_privileges:
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-    return apply
+def _exit_reason(code):
+    return {-signal.SIGKILL: "was killed (memory, process or CPU limit?)",
+            -signal.SIGXCPU: "was stopped at the CPU-time limit",
+            -signal.SIGSEGV: "crashed (segmentation fault)"}.get(
+        code, f"ended with exit code {code} (os._exit, sys.exit in a thread, or a crash)")
 
 
-class Worker:
-    """One sandboxed process holding one submission's namespace.
+class Sandbox:
+    """One student's sandbox: a template process that has imported numpy and
+    matplotlib, a process per notebook (stage) forked from it, and a process
+    per check forked from that.
 
     Parameters
     ----------
-    assets : iterable of Path
-        Files copied into the scratch folder (the stage's student helpers).
-    memory_mb, cpu_seconds : int
-        Resource limits of the process.
+    assets : dict of str to iterable of Path
+        For each stage graded here, the files readable by its code (the
+        stage's student helpers); each stage sees only its own on sys.path.
+    barrier : {"bwrap", "nobody", "none"}
+        The operating-system barrier (see autograder/isolation.py).
+    memory_mb, cpu_seconds, max_pids, scratch_mb : int
+        Limits of the whole sandbox (memory and processes through its cgroup
+        where there is one, rlimits of each process otherwise).
     """
 
-    def __init__(self, assets=(), memory_mb=3072, cpu_seconds=600):
-        self.dir = Path(tempfile.mkdtemp(prefix="cnn1d-sandbox-"))
-        for asset in assets:
-            shutil.copyfile(asset, self.dir / Path(asset).name)
-        drop = os.getuid() == 0 and _reachable_by_others(sys.executable) \
-            and _reachable_by_others(WORKER)
-        if drop:
-            os.chown(self.dir, NOBODY, NOBODY)
-            for f in self.dir.iterdir():
-                os.chown(f, NOBODY, NOBODY)
-        self.unprivileged = drop
-        env = {"PATH": "/usr/bin:/bin", "HOME": str(self.dir), "LANG": "C.UTF-8",
-               "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(self.dir),
-               "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    def __init__(self, assets, barrier="bwrap", memory_mb=3072, cpu_seconds=600,
+                 max_pids=64, scratch_mb=64):
+        self.assets = {stage: [Path(a) for a in files] for stage, files in assets.items()}
+        self.barrier = barrier
+        self.memory_mb, self.cpu_limit = memory_mb, cpu_seconds
+        self.max_pids, self.scratch_mb = max_pids, scratch_mb
+        self.proc = self.cgroup = None
+        self.dead = "the sandbox has not been started"
+        self.generation = 0        # one per check child: proxies of an old child are void
+        self.in_check = self.stage = None
+        self.timeout = 30.0
+        self.ids = itertools.count(1)
+        self.dirs = []
+
+    # ------------------------------------------------------------ lifecycle
+    def _launch(self):
+        code_dir = Path(tempfile.mkdtemp(prefix="cnn1d-grader-"))
+        self.dirs.append(code_dir)
+        shutil.copyfile(WORKER, code_dir / WORKER.name)
+        for stage, files in self.assets.items():
+            (code_dir / "assets" / stage).mkdir(parents=True)
+            for path in files:
+                shutil.copyfile(path, code_dir / "assets" / stage / path.name)
+        for folder, _, files in os.walk(code_dir):
+            os.chmod(folder, 0o755)
+            for name in files:
+                os.chmod(os.path.join(folder, name), 0o644)
+        self.cgroup = Cgroup(self.memory_mb, self.max_pids)
+        if self.barrier == "bwrap":
+            cmd = bwrap_command(sys.executable, code_dir, self.scratch_mb)
+            env, cwd = {"PATH": "/usr/bin:/bin"}, "/"
+        else:
+            scratch = Path(tempfile.mkdtemp(prefix="cnn1d-sandbox-"))
+            self.dirs.append(scratch)
+            if self.barrier == "nobody":
+                os.chown(scratch, NOBODY, NOBODY)
+            cmd = [sys.executable, "-I", str(code_dir / "worker.py"), str(scratch)]
+            env = {"PATH": "/usr/bin:/bin", "HOME": str(scratch), "LANG": "C.UTF-8",
+                   "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(scratch),
+                   "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+                   "MKL_NUM_THREADS": "1"}
+            cwd = scratch
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", str(WORKER), str(self.dir)], cwd=self.dir, env=env,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            preexec_fn=_limits(memory_mb, cpu_seconds, drop), close_fds=True)
+            cmd, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+            preexec_fn=self._preexec)
+        os.set_blocking(self.proc.stdin.fileno(), False)
         self.codec = _ProxyCodec(self)
         self.dead = None
 
+    def _preexec(self):
+        import resource
+
+        if self.cgroup:
+            self.cgroup.join()
+        limit = self.memory_mb << 20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        resource.setrlimit(resource.RLIMIT_CPU, (self.cpu_limit, self.cpu_limit + 5))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (self.scratch_mb << 20,) * 2)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if self.barrier == "nobody":
+            resource.setrlimit(resource.RLIMIT_NPROC, (self.max_pids, self.max_pids))
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+
+    def start(self, stage, setup, answers):
+        """Start a process for ``stage`` (launching the sandbox if needed), run
+        the setup cell and the answer cells in it; returns notes on the answer
+        cells that raised. SandboxError when the setup itself fails."""
+        if self.stage is not None:
+            self.end_stage()
+        if self.dead:
+            self.kill()
+            self._launch()
+        if stage not in self.assets:
+            raise ValueError(f"this sandbox was not made for stage {stage!r}")
+        reply = self._exchange({"op": "stage", "stage": stage}, (), 30.0)
+        if reply.get("value") != "ready":
+            self._fail("the sandbox did not start a process for the stage")
+        self.stage = stage
+        try:
+            self.request({"op": "exec", "code": setup, "label": "setup"}, timeout=120)
+        except Exception as exc:  # noqa: BLE001 - the kit's code, not the student's
+            raise SetupError(f"the setup cell of {stage} failed in the sandbox: "
+                             f"{type(exc).__name__}: {exc}") from None
+        notes = []
+        for grade_id, code in answers:
+            try:
+                self.request({"op": "exec", "code": code, "label": grade_id}, timeout=30)
+            except SandboxError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the student's cell failed: note it
+                first = str(exc).splitlines()[0] if str(exc) else ""
+                notes.append(f"answer cell {grade_id!r} raised {type(exc).__name__}: {first}")
+        return notes
+
+    def begin_check(self, timeout):
+        """Fork a fresh child for one check; returns its namespace."""
+        self.timeout = timeout
+        self.generation += 1
+        self.codec = _ProxyCodec(self)
+        reply = self._exchange({"op": "fork"}, (), 30.0)
+        if reply.get("value") != "ready":
+            self._fail("the process running your code did not start a check")
+        self.in_check = True
+        return RemoteNamespace(self)
+
+    def end_check(self):
+        """Tell the check's child to exit; its parent reports how it ended."""
+        if self.dead or not self.in_check:
+            return
+        self.in_check = False
+        self._ended({"op": "bye"})
+
+    def end_stage(self):
+        """End the stage's process (after its checks)."""
+        self.end_check()
+        if self.dead or self.stage is None:
+            self.stage = None
+            return
+        self.stage = None
+        self._ended({"op": "quit"})
+
+    def _ended(self, header):
+        try:
+            reply = self._exchange(header, (), 5.0)
+        except SandboxError:
+            return
+        if "ended" not in reply:  # the child kept talking: nothing it says is believed
+            try:
+                self._fail("the process running your code broke the grader's protocol")
+            except SandboxError:
+                pass
+
+    def cpu_seconds(self):
+        """CPU time of the whole sandbox so far (every process and thread, exited
+        ones included), from the kernel's cgroup accounting; None without one."""
+        return self.cgroup.cpu_seconds() if self.cgroup else None
+
+    def kill(self):
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    self.proc.kill()
+            if self.cgroup:
+                self.cgroup.kill_all()
+            self.proc.wait()
+            for stream in (self.proc.stdin, self.proc.stdout):
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+        if self.cgroup:
+            self.cgroup.remove()
+            self.cgroup = None
+
+    def close(self):
+        if self.proc is not None and self.proc.poll() is None and not self.dead:
+            try:
+                self._write(pack({"op": "quit"}, []), time.monotonic() + 1)
+            except (SandboxError, OSError):
+                pass
+        self.kill()
+        self.proc = None
+        self.dead = "the sandbox was closed"
+        self.stage = self.in_check = None
+        for folder in self.dirs:
+            shutil.rmtree(folder, ignore_errors=True)
+        self.dirs = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
     # ------------------------------------------------------------ transport
+    def _fail(self, reason):
+        self.kill()
+        self.dead = reason
+        self.stage = self.in_check = None
+        raise SandboxError(reason)
+
+    def _write(self, data, deadline):
+        fd, view = self.proc.stdin.fileno(), memoryview(data)
+        while view:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            _, ready, _ = select.select([], [fd], [], left)
+            if not ready:
+                raise TimeoutError
+            try:
+                view = view[os.write(fd, view[:1 << 20]):]
+            except BlockingIOError:
+                continue
+
     def _read_exact(self, n, deadline):
         fd, chunks, got = self.proc.stdout.fileno(), [], 0
         while got < n:
@@ -127,182 +311,158 @@ class Worker:
             got += len(chunk)
         return b"".join(chunks)
 
-    def request(self, header, arrays=(), timeout=30.0):
-        """Send one request; return the decoded reply value (or raise)."""
+    def _exchange(self, header, arrays, timeout):
+        """Send one message, read one reply; (header, arrays) of the reply."""
         if self.dead:
             raise SandboxError(self.dead)
         try:
-            self.proc.stdin.write(pack(header, list(arrays)))
-            self.proc.stdin.flush()
             deadline = time.monotonic() + timeout
-            (size,) = np.frombuffer(self._read_exact(8, deadline), dtype="<u8")
-            if size > 2**31:
-                raise EOFError
-            data = self._read_exact(int(size), deadline)
+            self._write(pack(header, list(arrays)), deadline)
+            (size,) = struct.unpack("<Q", self._read_exact(8, deadline))
+            if size > MAX_REPLY:
+                self._fail(f"the process running your code sent a reply of {size} bytes "
+                           f"(more than {MAX_REPLY >> 20} MiB); the grader stopped it")
+            reply, reply_arrays = unpack(self._read_exact(size, deadline))
+            if not isinstance(reply, dict):
+                raise WireError("a reply that is not an object")
         except TimeoutError:
-            self.kill()
-            self.dead = (f"your code did not finish within {timeout:g} s (an infinite loop, "
-                         "or far too slow); the grader stopped it")
-            raise SandboxError(self.dead) from None
-        except (EOFError, BrokenPipeError, OSError):
+            self._fail(f"your code did not finish within {timeout:g} s (an infinite loop, "
+                       "or far too slow); the grader stopped it")
+        except (EOFError, BrokenPipeError, ConnectionResetError):
             try:
                 code = self.proc.wait(timeout=2)
             except subprocess.TimeoutExpired:
                 code = None
-            self.kill()
-            reason = {-signal.SIGKILL: "killed (memory or CPU limit?)",
-                      -signal.SIGXCPU: "stopped at the CPU-time limit",
-                      -signal.SIGSEGV: "crashed (segmentation fault)"}.get(
-                code, f"ended with exit code {code} (os._exit, sys.exit in a thread, or a "
-                      "crash)")
-            self.dead = f"the process running your code {reason}"
-            raise SandboxError(self.dead) from None
-        try:
-            npz = np.load(io.BytesIO(data), allow_pickle=False)
-            reply = json.loads(npz["header"].tobytes().decode())
-            reply_arrays = {k: npz[k] for k in npz.files if k != "header"}
-        except Exception:  # noqa: BLE001 - anything malformed is the submission's doing
-            self.kill()
-            self.dead = "the process running your code sent an unreadable reply"
-            raise SandboxError(self.dead) from None
-        self.codec.apply_synced(reply.get("synced"), reply_arrays)
+            self._fail(f"the process running your code {_exit_reason(code)}")
+        except WireError as exc:
+            self._fail(f"the process running your code sent an unreadable reply ({exc})")
+        self._reply_arrays = reply_arrays
+        return reply
+
+    def request(self, header, arrays=(), timeout=None):
+        """Send one request; return the decoded reply value (or raise)."""
+        timeout = self.timeout if timeout is None else timeout
+        header = dict(header, id=next(self.ids))
+        reply = self._exchange(header, arrays, timeout)
+        if "ended" in reply:  # the check's child is gone; its parent says so
+            if self.in_check:
+                self.in_check = False
+            else:
+                self.stage = None
+            code = reply.get("ended")
+            reason = _exit_reason(code if isinstance(code, int) else None)
+            raise SandboxError(f"the process running your code {reason}")
+        if header["op"] != "exec" and reply.get("id", header["id"]) != header["id"]:
+            self._fail("the process running your code broke the grader's protocol")
         if not reply.get("ok"):
-            name, message = reply.get("error", "Exception"), str(reply.get("message", ""))
-            if reply.get("traceback"):
-                message += "\n" + "\n".join(str(line) for line in reply["traceback"])
+            name = clean_text(reply.get("error", "Exception"), 60)
+            message = clean_text(reply.get("message", ""))
+            frames = reply.get("traceback") or []
+            if isinstance(frames, list) and frames:
+                message += "\n" + clean_text("\n".join(str(f) for f in frames[-8:]))
             raise _MIRRORED.get(name, RemoteError)(
                 message if name in _MIRRORED else f"{name}: {message}")
-        return self._decode(reply.get("value"), reply_arrays)
+        try:
+            return self.codec.decode(reply.get("value"), self._reply_arrays)
+        except (WireError, IndexError, KeyError, TypeError, ValueError) as exc:
+            self._fail(f"the process running your code sent an unreadable reply ({exc})")
 
     # --------------------------------------------------------------- values
-    def _decode(self, value, arrays):
-        return self.codec.decode(value, arrays)
-
     def encode(self, value, arrays):
-        """Encode a request argument (data or a proxy of this worker)."""
+        """Encode a request argument (data or a proxy of this check's child)."""
         return self.codec.encode(value, arrays)
 
-    # ------------------------------------------------------------ lifecycle
-    def kill(self):
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                self.proc.kill()
-        self.proc.wait()
+    def put(self, array):
+        """Keep a copy of ``array`` in the child; a proxy to pass to student code."""
+        return self.request({"op": "put"}, [np.asarray(array)])
 
-    def close(self):
-        if self.proc.poll() is None and not self.dead:
-            try:
-                self.proc.stdin.write(pack({"op": "bye"}, []))
-                self.proc.stdin.flush()
-                self.proc.wait(timeout=2)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
-        self.kill()
-        for stream in (self.proc.stdin, self.proc.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
-        shutil.rmtree(self.dir, ignore_errors=True)
+    def fetch(self, remote):
+        """The current contents of an array kept in the child (data the grader
+        asked for; compared by the grader with its own copy)."""
+        value = self.request({"op": "fetch", "target": self.codec.handle_of(remote)
+                              ["__handle__"]})
+        return np.array(value)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+    def map(self, calls):
+        """Run many calls in one request: each (target, args, kwargs, then) is
+        ``target(*args, **kwargs)`` followed by the ``then`` method calls on its result."""
+        arrays, wire = [], []
+        for target, args, kwargs, then in calls:
+            wire.append({"target": self.codec.handle_of(target)["__handle__"],
+                         "args": self.encode(tuple(args), arrays),
+                         "kwargs": self.encode(dict(kwargs), arrays),
+                         "then": [[m, self.encode(tuple(a), arrays), self.encode(dict(k), arrays)]
+                                  for m, a, k in then]})
+        return self.request({"op": "map", "calls": wire}, arrays)
 
 
 class _ProxyCodec(Codec):
-    """The grader's codec: handles become (cached) proxies; only this worker's
-    proxies may be sent back, and nothing else that is not data."""
+    """The grader's codec: handles become (cached) proxies; only this check's
+    proxies may be sent back, and nothing else that is not data. Arrays go
+    out as copies: nothing the worker does reaches the grader's arrays."""
 
-    def __init__(self, worker):
+    def __init__(self, sandbox):
         super().__init__()
-        self.worker = worker
+        self.sandbox = sandbox
+        self.generation = sandbox.generation
         self.proxies = {}
-        self.sent = weakref.WeakValueDictionary()  # token -> the grader's array
-        self.tokens = itertools.count()
-
-    def encode(self, value, arrays):
-        if type(value) is np.ndarray and not value.dtype.hasobject:
-            token = next(self.tokens)
-            self.sent[token] = value
-            arrays.append(value)
-            return {"__array__": len(arrays) - 1, "token": token}
-        return super().encode(value, arrays)
-
-    def apply_synced(self, synced, arrays):
-        """Copy in-place changes the submission made to sent arrays back into them."""
-        for token, wire in synced or ():
-            target = self.sent.get(token)
-            new = arrays.get(f"a{wire['__array__']}") if isinstance(wire, dict) else None
-            if target is not None and new is not None and new.shape == target.shape:
-                np.copyto(target, new, casting="unsafe")
 
     def handle_of(self, value):
-        if isinstance(value, Remote) and value._worker is self.worker:
+        if isinstance(value, Remote) and value._worker is self.sandbox \
+                and value._generation == self.generation:
             return {"__handle__": value._handle}
         raise TypeError(f"cannot send a {type(value).__name__} to the sandbox")
 
     def resolve(self, wire):
         handle = int(wire["__handle__"])
         if handle not in self.proxies:
-            self.proxies[handle] = Remote(self.worker, handle, str(wire.get("type", "object")))
+            self.proxies[handle] = Remote(self.sandbox, handle,
+                                          clean_text(wire.get("type", "object"), 60))
         return self.proxies[handle]
+
+    def decode(self, value, arrays):
+        value = super().decode(value, arrays)
+        return value.copy() if isinstance(value, np.ndarray) else value
 
 
 class Remote:
-    """A proxy of an object living in the worker: call it, read its attributes."""
+    """A proxy of an object living in the check's child: call it, read its attributes."""
 
     def __init__(self, worker, handle, type_name):
         object.__setattr__(self, "_worker", worker)
         object.__setattr__(self, "_handle", handle)
         object.__setattr__(self, "_type", type_name)
-
-    def _timeout(self):
-        return getattr(self._worker, "timeout", 30.0)
+        object.__setattr__(self, "_generation", worker.generation)
 
     def __call__(self, *args, **kwargs):
         arrays = []
         header = {"op": "call", "target": self._handle, "args": self._worker.encode(args, arrays),
                   "kwargs": self._worker.encode(kwargs, arrays)}
-        return self._worker.request(header, arrays, self._timeout())
+        return self._worker.request(header, arrays)
 
     def __getattr__(self, name):
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
-        return self._worker.request({"op": "getattr", "target": self._handle, "name": name},
-                                    (), self._timeout())
+        return self._worker.request({"op": "getattr", "target": self._handle, "name": name})
 
     def __setattr__(self, name, value):
         arrays = []
         self._worker.request({"op": "setattr", "target": self._handle, "name": name,
-                              "value": self._worker.encode(value, arrays)}, arrays,
-                             self._timeout())
-
-    def time_calls(self, *args, repeats=5, **kwargs):
-        """Durations, measured in the worker, of ``repeats`` calls."""
-        arrays = []
-        header = {"op": "time", "target": self._handle, "repeats": repeats,
-                  "args": self._worker.encode(args, arrays),
-                  "kwargs": self._worker.encode(kwargs, arrays)}
-        return self._worker.request(header, arrays, self._timeout() * 2)
+                              "value": self._worker.encode(value, arrays)}, arrays)
 
     def __repr__(self):
         return f"<student {self._type}>"
 
 
 class RemoteNamespace:
-    """``ns[name]`` for the names the submission defined in its worker."""
+    """``ns[name]`` for the names the submission defined."""
 
     def __init__(self, worker):
         self._worker = worker
 
     def __getitem__(self, name):
         try:
-            return self._worker.request({"op": "get", "name": name}, (), 30.0)
+            return self._worker.request({"op": "get", "name": name})
         except KeyError:
             raise KeyError(name) from None
 

@@ -36,17 +36,22 @@ def stage_checks(stage):
             if name.startswith("check_") and callable(fn)}
 
 
-def derive_seed(check_id, student="", secret=None):
-    """A 64-bit seed from the course secret, the student id and the check id.
+def derive_seed(check_id, student="", secret=None, digest=""):
+    """A 64-bit seed from the course secret, the student id, the check id and the
+    digest of the submission's code (autograder.grade.code_digest).
 
     The same submission always sees the same hidden inputs (a regrade is
-    identical); different students and different checks see different ones;
-    without the secret the inputs cannot be predicted.
+    identical); different students, checks and submissions see different
+    ones; without the secret the inputs cannot be predicted, and what one
+    submission learns of its inputs says nothing about the next one's.
+    ``secret=None`` (a hidden-test cell run in the instructor's own kernel,
+    which grades nothing) falls back to $CNN1D_GRADER_SECRET, then to the
+    development secret; the graders themselves always pass one.
     """
     secret = secret if secret is not None else os.environ.get("CNN1D_GRADER_SECRET",
                                                                DEFAULT_SECRET)
-    digest = hashlib.sha256(f"{secret}\0{student}\0{check_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "little")
+    text = f"{secret}\0{student}\0{check_id}\0{digest}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
 
 
 def get_check(check_id):
@@ -58,14 +63,14 @@ def get_check(check_id):
     return checks[name]
 
 
-def run_check(check_id, ns, student=None, secret=None):
+def run_check(check_id, ns, student=None, secret=None, digest=""):
     """Run one check on the names in ``ns`` (e.g. ``globals()`` of a notebook).
 
     Raises ``CheckFailed`` with the student-facing message when the check
     fails; returns None when it passes.
     """
     student = student if student is not None else os.environ.get("CNN1D_STUDENT_ID", "")
-    rng = np.random.default_rng(derive_seed(check_id, student, secret))
+    rng = np.random.default_rng(derive_seed(check_id, student, secret, digest))
     get_check(check_id)(ns, rng)
 
 

@@ -14,7 +14,6 @@ import contextlib
 import ctypes
 import functools
 import math
-import os
 import time
 
 import numpy as np
@@ -28,12 +27,15 @@ from solutions.padding import source_index as ref_source_index
 
 from .common import (
     CheckFailed,
+    LayerForward,
     as_array,
     assert_unchanged,
     call,
     describe,
     grad_wrt,
+    look,
     need,
+    place,
     rel_error,
 )
 
@@ -215,10 +217,10 @@ def check_padding_modes(ns, rng):
         config = describe(x=x, pad_left=pad_left, pad_right=pad_right, mode=mode)
         if mode == "constant":
             config += ", value=<a constant>"
-        keep = x.copy()
+        keep, given = x.copy(), place(pad1d, x)
         label = f"pad1d({config})"
-        got = as_array(label, call(label, pad1d, x, pad_left, pad_right, mode, value))
-        assert_unchanged(label, keep, x)
+        got = as_array(label, call(label, pad1d, given, pad_left, pad_right, mode, value))
+        assert_unchanged(label, keep, look(given))
         shape = x.shape[:-1] + (pad_left + x.shape[-1] + pad_right,)
         if got.shape != shape:
             raise CheckFailed(f"pad1d output has shape {got.shape}, expected {shape} "
@@ -226,12 +228,12 @@ def check_padding_modes(ns, rng):
         _check_pad1d_output(got, x, pad_left, pad_right, mode, value, config)
 
         dx_pad = rng.standard_normal(shape)
-        keep = dx_pad.copy()
+        keep, given = dx_pad.copy(), place(pad1d_backward, dx_pad)
         label = f"pad1d_backward(dx_pad, {pad_left}, {pad_right}, {mode!r})"
         config = describe(dx_pad=dx_pad, pad_left=pad_left, pad_right=pad_right, mode=mode)
-        got = as_array(label, call(label, pad1d_backward, dx_pad, pad_left, pad_right, mode),
+        got = as_array(label, call(label, pad1d_backward, given, pad_left, pad_right, mode),
                        x.shape)
-        assert_unchanged(label, keep, dx_pad)
+        assert_unchanged(label, keep, look(given))
         _check_pad1d_gradient(got, dx_pad, pad_left, pad_right, mode, config)
 
 
@@ -344,10 +346,10 @@ def _forward(ns, x, w, b, kwargs):
     cls = need(ns, "Conv1d")
     config = _config(x, w, kwargs)
     layer = _make_layer(cls, w, b, kwargs, config)
-    keep = x.copy()
+    keep, given = x.copy(), place(cls, x)
     out = as_array(f"forward(x) with {config}",
-                   call(f"forward(x) with {config}", layer.forward, x))
-    assert_unchanged(f"forward(x) with {config}", keep, x)
+                   call(f"forward(x) with {config}", layer.forward, given))
+    assert_unchanged(f"forward(x) with {config}", keep, look(given))
     shape, (P_l, P_r) = _expected_shape(x, w, kwargs)
     if out.shape != shape:
         raise CheckFailed(
@@ -359,17 +361,16 @@ def _forward(ns, x, w, b, kwargs):
 
 def _backward(layer, dout, x, w, kwargs):
     config = _config(x, w, kwargs)
-    keep = dout.copy()
+    keep, given = dout.copy(), place(layer, dout)
     dx = as_array(f"backward(dout) with {config}",
-                  call(f"backward(dout) with {config}", layer.backward, dout), x.shape)
-    assert_unchanged(f"backward(dout) with {config}", keep, dout)
+                  call(f"backward(dout) with {config}", layer.backward, given), x.shape)
+    assert_unchanged(f"backward(dout) with {config}", keep, look(given))
     return dx
 
 
 def _forward_fn(cls, kwargs):
     """f(w, b, x) = a fresh student layer's forward, for numerical gradients."""
-    return lambda w, b, x: call("forward", call("Conv1d(w, b, ...)", cls, w, b, **kwargs).forward,
-                                x)
+    return LayerForward(cls, "Conv1d(w, b, ...)", kwargs=kwargs)
 
 
 def check_forward(ns, rng):
@@ -560,84 +561,87 @@ def _single_threaded_blas():
             setter(threads)
 
 
-def _calls(layer, x, dout, number):
-    for _ in range(number):
-        layer.forward(x)
-        layer.backward(dout)
+def _fresh_pairs(rng, x, dout, number):
+    """``number`` new (x, dout) like the given ones: every timed call gets inputs
+    it has never seen, so no cache can answer it."""
+    return [(rng.standard_normal(x.shape), rng.standard_normal(dout.shape))
+            for _ in range(number)]
 
 
-def _baseline_seconds(baseline, x, dout, number):
+def _baseline_run(baseline, pairs):
+    """CPU seconds per forward+backward of the yardstick, and its outputs."""
     start = time.process_time()
-    _calls(baseline, x, dout, number)
-    return (time.process_time() - start) / number
+    outputs = [(baseline.forward(x), baseline.backward(dout)) for x, dout in pairs]
+    return (time.process_time() - start) / len(pairs), outputs
 
 
-def _cpu_clock(pid):
-    """CPU seconds used so far by every thread of process ``pid`` (from
-    /proc/<pid>/task/*/schedstat, in nanoseconds), or None off Linux."""
-    try:
-        total = 0
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/schedstat") as stat:
-                total += int(stat.read().split()[0])
-        return total / 1e9
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _student_timer(layer, x, dout, label):
-    """A function ``seconds(number)``: the CPU time of one forward+backward.
+def _student_run(layer, pairs, label):
+    """CPU seconds per forward+backward of the student's layer, and its outputs.
 
     CPU time, not wall-clock time: on a busy machine a process waits for a
     core for a while, which would count as its time on the wall clock and
     make the ratio depend on the load rather than on the code. In the
     notebook's kernel the layer is timed with the process's CPU clock (every
-    thread). Graded out of kernel the layer lives in the sandbox worker: each
-    measurement is one request per method that makes ``number`` calls there
-    (Remote.time_calls), and the worker's CPU time is read from the kernel's
-    accounting (/proc), which the submission cannot change; moving the arrays
-    costs a little CPU per request, which _time_pair spreads over many calls.
+    thread). Graded out of kernel the layer lives in the sandbox: all the
+    calls of one measurement go in one request, and the CPU time is the
+    sandbox's cgroup's (every process and thread, exited ones included, as
+    the kernel counts it; the worker reports nothing about itself). Without
+    a cgroup, the grader's wall clock around the request.
     """
+    worker = getattr(layer, "_worker", None)
+    if worker is None:
+        start = time.process_time()
+        outputs = [(call(label, layer.forward, x), call(label, layer.backward, dout))
+                   for x, dout in pairs]
+        return (time.process_time() - start) / len(pairs), outputs
+    clock = worker.cpu_seconds if worker.cpu_seconds() is not None else time.perf_counter
     forward, backward = layer.forward, layer.backward
-    if getattr(type(forward), "time_calls", None) is None:
-        def local(number):
-            start = time.process_time()
-            call(label, _calls, layer, x, dout, number)
-            return (time.process_time() - start) / number
-        return local
-
-    worker = getattr(forward, "_worker", None)
-    pid = getattr(getattr(worker, "proc", None), "pid", None)
-    clock = (lambda: _cpu_clock(pid)) if _cpu_clock(pid) is not None else time.perf_counter
-
-    def remote(number):
-        start = clock()
-        call(label, forward.time_calls, x, repeats=number)
-        call(label, backward.time_calls, dout, repeats=number)
-        return (clock() - start) / number
-    return remote
+    calls = []
+    for x, dout in pairs:
+        calls += [(forward, (x,), {}, ()), (backward, (dout,), {}, ())]
+    start = clock()
+    results = call(label, worker.map, calls)
+    seconds = clock() - start
+    return seconds / len(pairs), list(zip(results[::2], results[1::2], strict=True))
 
 
-def _time_pair(student, baseline, x, dout, label):
-    """Interleaved timings; the fastest repeat of each (noise only adds time)."""
-    seconds = _student_timer(student, x, dout, label)
-    first = seconds(1)
-    base_first = _baseline_seconds(baseline, x, dout, 1)
+def _verify(outputs, expected, config, label):
+    """Every timed call's results must be right: speed is only worth it then."""
+    for (out, dx), (out_ref, dx_ref) in zip(outputs, expected, strict=True):
+        _assert_close("forward output", as_array(label, out, out_ref.shape), out_ref,
+                      config + " (a timed call of the speed test)",
+                      "fix the forward check first")
+        _assert_close("dx", as_array(label, dx, dx_ref.shape), dx_ref,
+                      config + " (a timed call of the speed test)",
+                      "fix the backward_dx check first")
+
+
+def _time_pair(rng, student, baseline, x, dout, config, label):
+    """Interleaved timings on fresh inputs; the fastest repeat of each (noise
+    only adds time)."""
+    pairs = _fresh_pairs(rng, x, dout, 1)
+    first, outputs = _student_run(student, pairs, label)
+    base_first, expected = _baseline_run(baseline, pairs)
+    _verify(outputs, expected, config, label)
     if first > 10 * (RATIO_LIMIT * base_first + EXTRA_SECONDS):
         return first, base_first  # hopeless: do not spend seconds confirming it
     number = max(1, math.ceil(MIN_REPEAT_SECONDS / max(first, 1e-6)))
     base_number = max(1, math.ceil(MIN_REPEAT_SECONDS / max(base_first, 1e-6)))
     student_times, base_times = [first], [base_first]
     for _ in range(REPEATS):
-        base_times.append(_baseline_seconds(baseline, x, dout, base_number))
-        student_times.append(seconds(number))
+        base_times.append(_baseline_run(baseline, _fresh_pairs(rng, x, dout, base_number))[0])
+        pairs = _fresh_pairs(rng, x, dout, number)
+        seconds, outputs = _student_run(student, pairs, label)
+        _verify(outputs, _baseline_run(baseline, pairs)[1], config, label)
+        student_times.append(seconds)
     return min(student_times), min(base_times)
 
 
 def check_vectorised(ns, rng):
     """Forward+backward on two mini-batches (many short sequences; a few long
     ones) within RATIO_LIMIT times a plain im2col implementation timed
-    alongside, plus EXTRA_SECONDS (CPU time); the results must be right too."""
+    alongside, plus EXTRA_SECONDS (CPU time), on inputs never seen before;
+    the results of every timed call must be right too."""
     cls = need(ns, "Conv1d")
     for what, loop, N, C_in, L, C_out, F, P in SPEED_BATCHES:
         x = rng.standard_normal((N, C_in, L))
@@ -647,22 +651,12 @@ def check_vectorised(ns, rng):
         config = _config(x, w, kwargs)
         layer = _make_layer(cls, w, b, kwargs, config)
         baseline = _Baseline(w, b, P)
-        expected = baseline.forward(x)
-        dout = rng.standard_normal(expected.shape)
-        expected_dx = baseline.backward(dout)
-        out = as_array(f"forward(x) with {config}",
-                       call(f"forward(x) with {config}", layer.forward, x), expected.shape)
-        _assert_close("forward output", out, expected, config + " (the speed test's batch)",
-                      "fix the forward check first", (x, w, b))
-        dx = as_array(f"backward(dout) with {config}",
-                      call(f"backward(dout) with {config}", layer.backward, dout), x.shape)
-        _assert_close("dx", dx, expected_dx, config + " (the speed test's batch)",
-                      "fix the backward_dx check first", (x, w, b, dout))
+        dout = rng.standard_normal(baseline.forward(x).shape)
         label = f"forward+backward with {config}"
         best = None
         with _single_threaded_blas():
             for _ in range(3):  # a near miss is measured again: noise is not a bug
-                seconds, base = _time_pair(layer, baseline, x, dout, label)
+                seconds, base = _time_pair(rng, layer, baseline, x, dout, config, label)
                 limit = RATIO_LIMIT * base + EXTRA_SECONDS
                 if best is None or seconds / limit < best[0] / best[2]:
                     best = seconds, base, limit

@@ -7,13 +7,16 @@ from solutions.multichannel import Conv1d as Reference
 
 from .common import (
     CheckFailed,
+    LayerForward,
     as_array,
     assert_close,
     assert_unchanged,
     call,
     describe,
     grad_wrt,
+    look,
     need,
+    place,
     rel_error,
 )
 
@@ -90,7 +93,7 @@ def check_forward(ns, rng):
 
 def _forward_fn(cls):
     """f(w, b, x) = a fresh student layer's forward output, for numerical gradients."""
-    return lambda w, b, x: call("forward", call("Conv1d(w, b)", cls, w, b).forward, x)
+    return LayerForward(cls, "Conv1d(w, b)")
 
 
 def _dx_hint(dx, target, F, L_out):
@@ -156,16 +159,23 @@ def check_backward_params(ns, rng):
 
 
 def check_no_side_effects(ns, rng):
-    """forward and backward leave x, w, b and dout unchanged; forward returns an ndarray."""
+    """A correct forward and backward leave x, w, b and dout unchanged; forward
+    returns an ndarray. (A layer that computes nothing earns nothing here.)"""
     cls = need(ns, "Conv1d")
     x, w, b = next(_cases(rng, 1))
     dout = rng.standard_normal(_out_shape(x, w))
     keep = [a.copy() for a in (x, w, b, dout)]
-    layer = call("Conv1d(w, b)", cls, w, b)
-    out = call("forward(x)", layer.forward, x)
-    call("backward(dout)", layer.backward, dout)
-    for label, before, after in zip(("forward/backward on x", "Conv1d on w", "Conv1d on b",
-                                     "backward on dout"), keep, (x, w, b, dout), strict=True):
-        assert_unchanged(label, before, after)
+    given = [place(cls, a) for a in keep]  # the grader keeps its own copies
+    layer = call("Conv1d(w, b)", cls, given[1], given[2])
+    out = call("forward(x)", layer.forward, given[0])
     if not isinstance(out, np.ndarray):
         raise CheckFailed(f"forward(x) must return a numpy array, got {type(out).__name__}")
+    ref = Reference(keep[1], keep[2])
+    assert_close("forward output", as_array("forward(x)", out, _out_shape(x, w)),
+                 ref.forward(keep[0]), describe(x=x, w=w, b=b), hint="fix the forward check first")
+    dx = as_array("backward(dout)", call("backward(dout)", layer.backward, given[3]), x.shape)
+    assert_close("dx", dx, ref.backward(keep[3]), describe(x=x, w=w, b=b),
+                 hint="fix the backward_dx check first")
+    for label, before, sent in zip(("forward/backward on x", "Conv1d on w", "Conv1d on b",
+                                    "backward on dout"), keep, given, strict=True):
+        assert_unchanged(label, before, look(sent))

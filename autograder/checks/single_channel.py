@@ -6,13 +6,16 @@ from solutions.conv import SimpleConv1d as Reference
 
 from .common import (
     CheckFailed,
+    LayerForward,
     as_array,
     assert_close,
     assert_unchanged,
     call,
     describe,
     grad_wrt,
+    look,
     need,
+    place,
     rel_error,
 )
 
@@ -56,7 +59,7 @@ def check_forward(ns, rng):
 
 def _forward_fn(cls):
     """f(w, b, x) = a fresh student layer's forward output, for numerical gradients."""
-    return lambda w, b, x: call("forward", call("SimpleConv1d(w, b)", cls, w, b).forward, x)
+    return LayerForward(cls, "SimpleConv1d(w, b)")
 
 
 def check_backward_dx(ns, rng):
@@ -103,15 +106,20 @@ def check_no_side_effects(ns, rng):
     x, w, b = next(_cases(rng, 1, min_F=2))  # F >= 2: a flipped kernel must show
     dout = rng.standard_normal(len(x) - len(w) + 1)
     keep = [a.copy() for a in (x, w, b, dout)]
-    layer = call("SimpleConv1d(w, b)", cls, w, b)
-    out = as_array("forward(x)", call("forward(x)", layer.forward, x), (len(x) - len(w) + 1,))
-    # leaving the inputs alone only counts for a layer that computes something
-    assert_close("forward output", out, Reference(keep[1], keep[2]).forward(keep[0]),
-                 describe(x=x, w=w), hint="fix the forward check first")
-    call("backward(dout)", layer.backward, dout)
-    for label, before, after in zip(("forward/backward on x", "SimpleConv1d on w",
-                                     "SimpleConv1d on b", "backward on dout"),
-                                    keep, (x, w, b, dout), strict=True):
-        assert_unchanged(label, before, after)
-    if not isinstance(layer.forward(x), np.ndarray):
+    given = [place(cls, a) for a in keep]  # the grader keeps its own copies
+    layer = call("SimpleConv1d(w, b)", cls, given[1], given[2])
+    out = call("forward(x)", layer.forward, given[0])
+    if not isinstance(out, np.ndarray):
         raise CheckFailed("forward(x) must return a numpy array")
+    out = as_array("forward(x)", out, (len(x) - len(w) + 1,))
+    # leaving the inputs alone only counts for a layer that computes something
+    ref = Reference(keep[1], keep[2])
+    assert_close("forward output", out, ref.forward(keep[0]), describe(x=x, w=w),
+                 hint="fix the forward check first")
+    dx = as_array("backward(dout)", call("backward(dout)", layer.backward, given[3]), x.shape)
+    assert_close("dx", dx, ref.backward(keep[3]), describe(x=x, w=w),
+                 hint="fix the backward_dx check first")
+    for label, before, sent in zip(("forward/backward on x", "SimpleConv1d on w",
+                                    "SimpleConv1d on b", "backward on dout"),
+                                   keep, given, strict=True):
+        assert_unchanged(label, before, look(sent))

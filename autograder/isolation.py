@@ -1,0 +1,284 @@
+"""Which operating-system barrier holds a submission here, and the cgroup that
+limits and accounts for it.
+
+Three barriers, strongest first:
+
+``bwrap``
+    Debian's bubblewrap: new user, PID, network, IPC and UTS (and, where the
+    kernel allows, cgroup) namespaces; uid 65534 inside, no capabilities, no
+    nested user namespaces; read-only binds of the Python installation and
+    the stage's helpers only; a size-limited tmpfs as the only writable
+    place; a fresh /proc that shows the sandbox's own processes; the whole
+    sandbox dies with the grader.
+``nobody``
+    Where bubblewrap cannot run and the grader is root: the worker runs as
+    the user ``nobody``, allowed only when the interpreter is readable by
+    that user and the kit and the course are not.
+``none``
+    No barrier but a scrubbed environment, rlimits and the audit hook. Only
+    when asked for by name (``--unsandboxed`` / ``CNN1D_SANDBOX=none``): a
+    student's self-check on a laptop. Instructor grading refuses it.
+
+A cgroup per sandbox (cgroup v1 ``memory``, ``pids``, ``cpuacct`` or the
+unified v2 hierarchy, under the grader's own cgroup) caps the memory and the
+number of processes of the whole sandbox, which per-process rlimits cannot,
+and measures its CPU time: every thread and child, exited or not, as the
+kernel counts it.
+"""
+
+import functools
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+NOBODY = 65534
+BARRIERS = ("bwrap", "nobody", "none")
+INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`; "
+                "Fedora: `sudo dnf install bubblewrap`) and make sure unprivileged user "
+                "namespaces are allowed (sysctl kernel.unprivileged_userns_clone=1)")
+
+
+class IsolationError(RuntimeError):
+    """No operating-system barrier can hold a submission here."""
+
+
+# --------------------------------------------------------------------------
+# Reachability by the unprivileged user
+# --------------------------------------------------------------------------
+
+def readable_by_others(path):
+    """True when ``nobody`` can reach ``path``: every folder on the way o+x, and
+    the path itself o+r (o+rx for a folder)."""
+    path = Path(os.path.realpath(path))
+    try:
+        for part in path.parents:
+            if not part.stat().st_mode & stat.S_IXOTH:
+                return False
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    need = stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(mode) else 0)
+    return mode & need == need
+
+
+def python_paths():
+    """What the worker's interpreter must read."""
+    import numpy
+
+    paths = {os.path.realpath(sys.executable), sys.prefix, sys.base_prefix,
+             os.path.dirname(os.path.dirname(numpy.__file__))}
+    return sorted(os.path.realpath(p) for p in paths)
+
+
+def nobody_problems(hidden):
+    """Why the ``nobody`` fallback cannot hold here ([] when it can)."""
+    problems = [f"{p} is not readable by the user nobody" for p in python_paths()
+                if not readable_by_others(p)]
+    problems += [f"{p} is readable by the user nobody (make it unreadable: chmod o-rx)"
+                 for p in hidden if os.path.exists(p) and readable_by_others(p)]
+    if os.getuid() != 0:
+        problems.append("the grader is not root, so it cannot run code as nobody")
+    return problems
+
+
+# --------------------------------------------------------------------------
+# bubblewrap
+# --------------------------------------------------------------------------
+
+def _system_binds():
+    """Read-only binds of the system: /usr, the /lib and /bin links, a few /etc files."""
+    args = ["--ro-bind", "/usr", "/usr"]
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):
+            args += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            args += ["--ro-bind", top, top]
+    for etc in ("/etc/ld.so.cache", "/etc/localtime", "/etc/fonts", "/etc/ssl/certs"):
+        args += ["--ro-bind-try", etc, etc]
+    return args
+
+
+def bwrap_command(python, worker_dir, scratch_mb, extra_binds=()):
+    """The bubblewrap command line that starts ``python -I worker.py`` in a sandbox."""
+    binds = []
+    for path in sorted({*python_paths(), *extra_binds}):
+        if path != "/usr" and not path.startswith("/usr/"):  # /usr is bound whole
+            binds += ["--ro-bind", path, path]
+    return [
+        shutil.which("bwrap") or "bwrap",
+        "--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY),
+        "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+        "--unshare-cgroup-try", "--hostname", "sandbox",
+        "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--disable-userns",
+        *_system_binds(), *binds,
+        "--ro-bind", str(worker_dir), "/opt/grader",
+        "--proc", "/proc", "--dev", "/dev",
+        "--size", str(scratch_mb << 20), "--tmpfs", "/home/student",
+        "--size", str(16 << 20), "--tmpfs", "/tmp",
+        "--chdir", "/home/student", "--clearenv",
+        "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/home/student",
+        "--setenv", "LANG", "C.UTF-8", "--setenv", "MPLBACKEND", "Agg",
+        "--setenv", "MPLCONFIGDIR", "/home/student", "--setenv", "OPENBLAS_NUM_THREADS", "1",
+        "--setenv", "OMP_NUM_THREADS", "1", "--setenv", "MKL_NUM_THREADS", "1",
+        python, "-I", "/opt/grader/worker.py", "/home/student",
+    ]
+
+
+@functools.cache
+def bwrap_works():
+    """'' when bubblewrap runs a sandbox here, else the reason it does not."""
+    if shutil.which("bwrap") is None:
+        return "bubblewrap (bwrap) is not installed"
+    probe = Path(__file__).with_name("worker.py").parent
+    cmd = bwrap_command(sys.executable, probe, 1)
+    cmd = cmd[:cmd.index(sys.executable)] + [sys.executable, "-I", "-c", "import numpy"]
+    try:
+        done = subprocess.run(cmd, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bwrap could not start: {exc}"
+    if done.returncode != 0:
+        return "bwrap failed: " + done.stderr.decode(errors="replace").strip()[:300]
+    return ""
+
+
+def choose_barrier(requested="auto", hidden=()):
+    """The barrier to grade with: ``requested`` if it holds, else the strongest
+    that does ("auto"); IsolationError when none does."""
+    if requested not in ("auto", *BARRIERS):
+        raise IsolationError(f"unknown sandbox {requested!r}; expected one of "
+                             f"auto, {', '.join(BARRIERS)}")
+    if requested == "none":
+        return "none"
+    why_not = bwrap_works()
+    if requested in ("auto", "bwrap") and not why_not:
+        return "bwrap"
+    if requested == "bwrap":
+        raise IsolationError(f"the bubblewrap sandbox cannot run here: {why_not}. "
+                             f"To fix: {INSTALL_HINT}")
+    problems = nobody_problems(hidden)
+    if not problems:
+        return "nobody"
+    raise IsolationError(
+        f"no sandbox can hold a submission here: {why_not}; and the fallback, running as "
+        f"the user nobody, does not hold either: {'; '.join(problems)}. To fix: "
+        f"{INSTALL_HINT}. For a self-check of your own notebook on your own machine "
+        "only, grade unsandboxed with --unsandboxed (or CNN1D_SANDBOX=none)")
+
+
+# --------------------------------------------------------------------------
+# cgroups
+# --------------------------------------------------------------------------
+
+def _own_cgroups():
+    """{controller: folder} of this process's cgroups that we may create children in."""
+    found = {}
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return found
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        for name in (controllers.split(",") if controllers else ["unified"]):
+            if name not in ("memory", "pids", "cpuacct", "unified"):
+                continue
+            base = Path("/sys/fs/cgroup") / (name if name != "unified" else "unified")
+            if name == "unified" and not (base / "cgroup.controllers").exists():
+                base = Path("/sys/fs/cgroup")
+                if not (base / "cgroup.controllers").exists():
+                    continue
+            folder = base / path.lstrip("/")
+            if folder.is_dir() and os.access(folder, os.W_OK):
+                found[name] = folder
+    return found
+
+
+class Cgroup:
+    """One cgroup per sandbox: memory and process caps, and its CPU time."""
+
+    def __init__(self, memory_mb, max_pids):
+        self.folders = {}
+        own = _own_cgroups()
+        name = f"cnn1d-{uuid.uuid4().hex[:12]}"
+        v1 = {k: v for k, v in own.items() if k in ("memory", "pids", "cpuacct")}
+        try:
+            if len(v1) == 3:
+                for controller, parent in v1.items():
+                    folder = parent / name
+                    folder.mkdir()
+                    self.folders[controller] = folder
+                (self.folders["memory"] / "memory.limit_in_bytes").write_text(
+                    str(memory_mb << 20))
+                (self.folders["pids"] / "pids.max").write_text(str(max_pids))
+                self.version = 1
+            elif "unified" in own and {"memory", "pids"} <= set(
+                    (own["unified"] / "cgroup.subtree_control").read_text().split()):
+                folder = own["unified"] / name
+                folder.mkdir()
+                self.folders["unified"] = folder
+                (folder / "memory.max").write_text(str(memory_mb << 20))
+                (folder / "memory.swap.max").write_text("0")
+                (folder / "pids.max").write_text(str(max_pids))
+                self.version = 2
+            else:
+                self.version = 0
+        except OSError:
+            self.remove()
+            self.version = 0
+
+    def __bool__(self):
+        return self.version > 0
+
+    def join(self):
+        """Move the calling process in (run in the child before exec)."""
+        for folder in self.folders.values():
+            with open(folder / "cgroup.procs", "w") as procs:
+                procs.write("0")
+
+    def cpu_seconds(self):
+        """CPU time of every process and thread that ever ran in this cgroup."""
+        if self.version == 1:
+            return int((self.folders["cpuacct"] / "cpuacct.usage").read_text()) / 1e9
+        if self.version == 2:
+            for line in (self.folders["unified"] / "cpu.stat").read_text().splitlines():
+                if line.startswith("usage_usec "):
+                    return int(line.split()[1]) / 1e6
+        return None
+
+    def pids(self):
+        folder = self.folders.get("pids") or self.folders.get("unified")
+        try:
+            return [int(p) for p in (folder / "cgroup.procs").read_text().split()]
+        except (OSError, TypeError, ValueError):
+            return []
+
+    def kill_all(self, wait=2.0):
+        """SIGKILL every process in the cgroup until none is left."""
+        deadline = time.monotonic() + wait
+        while True:
+            pids = self.pids()
+            if not pids or time.monotonic() > deadline:
+                return not pids
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            time.sleep(0.01)
+
+    def remove(self):
+        for folder in self.folders.values():
+            for _ in range(50):
+                try:
+                    folder.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)
+        self.folders = {}
