@@ -10,6 +10,12 @@ import sys
 
 c = get_config()  # noqa: F821 - injected by nbgrader/traitlets
 
+# nbgrader runs the `alembic` command it installs (when it creates or upgrades
+# gradebook.db) from PATH: put this interpreter's bin folder first, so that
+# `.venv/bin/nbgrader ...` works without an activated virtual environment.
+os.environ["PATH"] = os.pathsep.join(
+    p for p in (os.path.dirname(sys.executable), os.environ.get("PATH")) if p)
+
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 c.CourseDirectory.course_id = "cnn1d"
 c.CourseDirectory.source_directory = "source"
@@ -25,6 +31,12 @@ c.ClearSolutions.code_stub = {
     "python": "# YOUR CODE HERE\n"
               "raise NotImplementedError(\"not written yet: replace this line with your code\")"
 }
+
+# Running a notebook (generate_assignment's and generate_solution's
+# execution, `nbgrader validate`): stage 5 trains a CNN for about a minute, far
+# past nbgrader's 30 s per cell. The students' Validate button gets the same
+# limit from the config that `make lab` writes.
+c.Execute.timeout = 600  # nbgrader's ExecutePreprocessor (30 s by default)
 
 # Hidden-test blocks call the checks of autograder/ (instructor-side only):
 # kernels that nbgrader starts from this course see the kit's root.
@@ -45,13 +57,32 @@ from nbgrader.preprocessors import (  # noqa: E402
     AssignLatePenalties,
     CheckCellMetadata,
     ClearHiddenTests,
+    DeduplicateIds,
     GetGrades,
     IgnorePattern,
     LimitOutput,
+    OverwriteKernelspec,
     SaveAutoGrades,
 )
 
+from autograder.nbgrader_cells import (  # noqa: E402
+    TEMPLATES,
+    FeedbackResources,
+    KeepStudentOutputs,
+    OverwriteReleasedCells,
+)
 from autograder.nbgrader_plugin import OutOfKernelGrade  # noqa: E402
+
+# Before grading, nbgrader's own steps but two: the student's outputs and
+# figures stay (text and images only; test cells are cleared), and a test cell
+# left as released does not log a checksum warning (nbgrader issue #1961).
+c.Autograde.sanitize_preprocessors = [
+    KeepStudentOutputs,  # instead of ClearOutput
+    DeduplicateIds,
+    OverwriteKernelspec,
+    OverwriteReleasedCells,  # instead of OverwriteCells
+    CheckCellMetadata,
+]
 
 c.Autograde.autograde_preprocessors = [
     OutOfKernelGrade,  # instead of nbgrader's Execute
@@ -65,4 +96,11 @@ c.Autograde.autograde_preprocessors = [
 
 # Hidden tests never reach a student: the autograded notebook holds them
 # (nbgrader restored them), so the feedback strips them before rendering.
-c.GenerateFeedback.preprocessors = [ClearHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
+# The page (autograder/templates/cnn1d_feedback/) names each check with its
+# summary in the score list and renders maths with a MathJax inlined from a
+# package, so it works offline.
+c.GenerateFeedback.preprocessors = [ClearHiddenTests, GetGrades, FeedbackResources,
+                                    CSSHTMLHeaderPreprocessor]
+c.HTMLExporter.template_name = "cnn1d_feedback"
+c.HTMLExporter.extra_template_basedirs = [str(p) for p in TEMPLATES]
+c.HTMLExporter.filters = {"cnn1d_mathjax": "autograder.nbgrader_cells.mathjax_script"}

@@ -6,12 +6,14 @@ process, so the submission can patch the tests. This preprocessor replaces
 that step (``Execute``) in ``nbgrader_config.py``: it grades the sanitized
 notebook (nbgrader has already restored the test cells from the gradebook)
 with ``autograder.grade.grade_notebook``, the same function the command line
-uses, and writes each check's outcome into its test cell's output: nothing
-for a pass, an error carrying the check's message for a failure. nbgrader's
+uses, and writes each check's outcome into its test cell's output: a line
+for a pass, an error carrying the check's message for a failure. The other
+cells keep the student's own outputs. nbgrader's
 own SaveAutoGrades then stores the points in the gradebook, and
 generate_feedback shows the messages.
 """
 
+import os
 import textwrap
 
 from nbformat.v4 import new_output
@@ -25,15 +27,19 @@ class OutOfKernelGrade(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
         info = resources["nbgrader"]
+        path = os.path.join(resources.get("metadata", {}).get("path", ""),
+                            f"{info['notebook']}.ipynb")
         result = grade_notebook(nb, info["assignment"], student=info["student"],
-                                secret=read_secret())
+                                secret=read_secret(), path=path)
         outcomes = {check.id.split(".", 1)[1]: check for check in result.checks}
         for cell in nb.cells:
-            if cell.cell_type != "code":
+            meta = cell.metadata.get("nbgrader", {})
+            # the student's own outputs stay (autograder.nbgrader_cells.KeepStudentOutputs
+            # kept text and images); a test cell shows its check's outcome only
+            if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
                 continue
             cell.outputs = []
-            meta = cell.metadata.get("nbgrader", {})
-            outcome = outcomes.get(meta.get("grade_id")) if meta.get("grade") else None
+            outcome = outcomes.get(meta.get("grade_id"))
             if outcome is None:
                 continue
             if outcome.passed:

@@ -136,11 +136,14 @@ def main(argv=None):
             if name not in STAGE_NAMES:
                 _parser().error(f"--stage must be one of {', '.join(STAGE_NAMES)}, got {name!r}")
         stages = [s for s in STAGES if not args.stage or s.name in args.stage]
+        t0 = time.perf_counter()
         grades, course = run_demo(args.workdir, stages)
         print()
         print(format_table(grades, stages))
         print(f"\nfeedback HTML: {course / 'feedback'}/<student>/<stage>/<stage>.html")
         print(f"grades CSV:    {course / 'grades.csv'}")
+        minutes, seconds = divmod(round(time.perf_counter() - t0), 60)
+        print(f"total time:    {minutes} min {seconds:02d} s")
     elif args.command == "grade":
         from autograder.distributed import grade_assignment
         from autograder.grade import GraderError, read_secret

@@ -30,12 +30,14 @@ def run_demo(workdir="runs/demo", stages=STAGES, log=print):
     flow.release(course, exchange, stages)
     log(f"released {', '.join(s.name for s in stages)}")
     names = {s.name for s in stages}
-    for student, stage in submissions():
-        if stage.name in names:
-            flow.submit(student, workdir, exchange, stage, answers_for(student, stage))
-    log("submitted the sample class; grading (nbgrader collect, autograde, generate_feedback, "
-        "export)...")
-    grades = flow.grade(course, exchange, stages)
+    todo = [(student, stage) for student, stage in submissions() if stage.name in names]
+    for i, (student, stage) in enumerate(todo, 1):
+        flow.submit(student, workdir, exchange, stage, answers_for(student, stage))
+        log(f"  submitted {i}/{len(todo)}: {student}, {stage.name}")
+    log(f"submitted the sample class ({time.perf_counter() - t0:.0f} s); grading (nbgrader "
+        "collect, autograde, generate_feedback, export; the course secret is the demo's, "
+        "flow.DEMO_SECRET)...")
+    grades = flow.grade(course, exchange, stages, log=log)
     log(f"graded in {time.perf_counter() - t0:.0f} s")
     return grades, course
 

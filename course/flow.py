@@ -11,24 +11,45 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
 
 from course.build import BEGIN, END, ROOT, tool_env
 
+# The course secret of the demo and of the tests' courses: hidden inputs are
+# drawn from it. A real course sets its own (README, "Running a course").
+DEMO_SECRET = "cnn1d demo secret - not for a real course"
+
 
 class FlowError(Exception):
     """An nbgrader command failed."""
 
 
-def nbgrader(args, cwd, exchange):
-    """Run ``nbgrader ARGS`` in ``cwd`` with the exchange at ``exchange``."""
+def nbgrader(args, cwd, exchange, secret=DEMO_SECRET, on_line=None):
+    """Run ``nbgrader ARGS`` in ``cwd`` with the exchange at ``exchange``.
+
+    ``secret`` is the course secret the grader reads (``CNN1D_GRADER_SECRET``).
+    ``on_line``, when given, receives each line nbgrader logs (at INFO level)
+    while it runs.
+    """
     env = tool_env()
+    env["CNN1D_GRADER_SECRET"] = secret
     cmd = [sys.executable, "-m", "nbgrader", *args, f"--Exchange.root={exchange}",
            # the students' submission records stay in this flow's folder too
-           f"--Exchange.cache={Path(exchange).parent / 'cache'}", "--log-level=ERROR"]
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
+           f"--Exchange.cache={Path(exchange).parent / 'cache'}",
+           "--log-level=" + ("INFO" if on_line else "ERROR")]
+    if on_line is None:
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
+    else:
+        with subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, env=env) as popen:
+            lines = []
+            for line in popen.stdout:
+                lines.append(line)
+                on_line(line.rstrip("\n"))
+        proc = subprocess.CompletedProcess(cmd, popen.returncode, "".join(lines), "")
     if proc.returncode != 0:
         raise FlowError(f"nbgrader {' '.join(args)} failed in {cwd}:\n{proc.stdout}\n"
                         f"{proc.stderr}")
@@ -73,11 +94,12 @@ def fill_answers(nb, answers):
     return nb
 
 
-def submit(student, workdir, exchange, stage, answers):
+def submit(student, workdir, exchange, stage, answers, edit=None):
     """Fetch ``stage`` as ``student``, write ``answers`` into its cells, submit.
 
     ``answers`` maps answer-cell grade_ids to code; None submits the release
-    untouched.
+    untouched. ``edit``, when given, is called with the notebook before it is
+    saved (to give it outputs, or to change a test cell, as a student might).
     """
     home = Path(workdir) / "students" / student
     home.mkdir(parents=True, exist_ok=True)
@@ -87,16 +109,37 @@ def submit(student, workdir, exchange, stage, answers):
     path = home / stage.name / stage.notebook
     nb = nbformat.read(path, as_version=4)
     fill_answers(nb, answers)
+    if edit is not None:
+        edit(nb)
     nbformat.write(nb, path)
     nbgrader(["submit", stage.name, "--course=cnn1d", f"--student={student}"], home, exchange)
 
 
-def grade(course, exchange, stages):
-    """collect, autograde, generate_feedback for every stage, then export."""
+def grade(course, exchange, stages, log=None):
+    """collect, autograde, generate_feedback for every stage, then export.
+
+    ``log``, when given, receives a line per submission as autograde reaches
+    it, and a line per stage with its time.
+    """
     for stage in stages:
+        t0 = time.perf_counter()
         nbgrader(["collect", stage.name, "--course=cnn1d"], course, exchange)
-        nbgrader(["autograde", stage.name, "--force"], course, exchange)
+        n = len(list((course / "submitted").glob(f"*/{stage.name}")))
+        done = []
+
+        def progress(line, stage=stage, n=n, done=done, t0=t0):
+            match = re.search(r"Autograding .*?[/\\]submitted[/\\]([^/\\]+)[/\\]", line)
+            if match:
+                done.append(match.group(1))
+                log(f"  {stage.name}: grading {match.group(1)} ({len(done)}/{n}, "
+                    f"{time.perf_counter() - t0:.0f} s)")
+
+        nbgrader(["autograde", stage.name, "--force"], course, exchange,
+                 on_line=progress if log else None)
         nbgrader(["generate_feedback", stage.name, "--force"], course, exchange)
+        if log:
+            log(f"  {stage.name}: {n} submissions graded, feedback written "
+                f"({time.perf_counter() - t0:.0f} s)")
     nbgrader(["export"], course, exchange)
     return read_grades(course / "grades.csv")
 

@@ -15,6 +15,7 @@ import pytest
 from autograder.grade import find_submissions
 from autograder.parallel import grade_all
 from course.demo import format_table, run_demo
+from course.flow import DEMO_SECRET
 from course.sample_class import BUGS
 from course.stages import STAGES
 
@@ -80,5 +81,6 @@ def test_cheater_and_crasher_are_graded_and_earn_nothing(graded):
 
 def test_the_command_line_gives_the_same_grades_as_nbgrader(graded):
     grades, course = graded
-    results = grade_all(find_submissions([Path(course) / "submitted"]), progress=False)
+    results = grade_all(find_submissions([Path(course) / "submitted"]), secret=DEMO_SECRET,
+                        progress=False)
     assert {(r.student, r.assignment): (r.score, r.max_score) for r in results} == grades
