@@ -7,7 +7,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo test lint format build train train-mnist1d train-mnist bench lab clean
+.PHONY: help venv demo test lint format build train train-mnist1d train-mnist bench lab clean \
+        clean-grades
 
 help:
 	@echo "make demo           build the release and grade the sample class through nbgrader"
@@ -18,7 +19,8 @@ help:
 	@echo "make bench          time the reference against PyTorch, and grading (installs torch==2.13.0)"
 	@echo "make lab            JupyterLab as a student sees it, on a working copy of release/ in lab/"
 	@echo "make lint | format  ruff check | ruff format"
-	@echo "make clean          remove run-time state (keeps .venv)"
+	@echo "make clean          remove caches and runs/ (keeps .venv, submissions, feedback, gradebook)"
+	@echo "make clean-grades CONFIRM=yes   delete submitted/ autograded/ feedback/ gradebook.db grades.csv"
 
 # The virtual environment holds only third-party packages: the kit itself is
 # imported from the working tree, never installed, so that student code run
@@ -62,8 +64,10 @@ LAB_ARGS   ?=
 LAB_ENV     = JUPYTER_CONFIG_DIR=$(abspath $(LAB))/.jupyter
 lab: venv
 	mkdir -p $(LAB)/.jupyter
-	printf 'c = get_config()\nc.Exchange.root = "%s/.exchange"\nc.Exchange.cache = "%s/.cache"\n' \
-	  "$(abspath $(LAB))" "$(abspath $(LAB))" > $(LAB)/.jupyter/nbgrader_config.py
+	printf 'c = get_config()\nc.Exchange.root = "%s/.exchange"\nc.Exchange.cache = "%s/.cache"\n%s\n' \
+	  "$(abspath $(LAB))" "$(abspath $(LAB))" \
+	  "c.Execute.timeout = 900  # Validate: stage 5 trains for minutes" \
+	  > $(LAB)/.jupyter/nbgrader_config.py
 	for s in $(LAB_STAGES); do \
 	  test -d $(LAB)/$$s && continue; \
 	  (cd $(LAB) && $(LAB_ENV) $(abspath $(PY)) -m nbgrader release_assignment $$s \
@@ -94,5 +98,15 @@ bench: venv
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install torch==2.13.0
 	OPENBLAS_NUM_THREADS=2 $(PY) -m course bench --training --grading --json docs/benchmark.json
 
+# Never the course's grading state: a term's submissions, feedback and grades
+# go only with clean-grades, which names them and needs CONFIRM=yes.
 clean:
-	rm -rf runs submitted autograded feedback gradebook.db .pytest_cache .ruff_cache
+	rm -rf runs solution downloaded .pytest_cache .ruff_cache
+
+GRADING_STATE = submitted autograded feedback gradebook.db grades.csv
+clean-grades:
+	@echo "clean-grades deletes the grading state of the course in $(CURDIR):"
+	@for f in $(GRADING_STATE); do test -e $$f && echo "  $$f" || true; done
+	@test "$(CONFIRM)" = yes || { echo "nothing deleted: run 'make clean-grades CONFIRM=yes' to" \
+	  "delete them (export first: nbgrader export)"; exit 1; }
+	rm -rf $(GRADING_STATE)
