@@ -177,6 +177,14 @@ STAGES = (
             Check("vectorised", 2, "runs within a time limit that a loop over N or L misses"),
         ),
         graded_names=("pad1d", "pad1d_backward", "Conv1d"),
+        written=(
+            Written("padding_choice", 2, "a padding mode for hourly electricity data, one "
+                    "to avoid, and whole periods"),
+            Written("vectorisation_cost", 1, "where the loops' time goes; why a loop over F "
+                    "is cheap and one over N is not"),
+            Written("equivariance_stride", 2, "the shifts a stride-2 zero-padded layer is "
+                    "equivariant to, and a remedy"),
+        ),
     ),
     Stage(
         5, "training", "Training a 1D CNN",
