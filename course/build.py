@@ -27,6 +27,7 @@ from pathlib import Path
 
 import nbformat
 
+from course.regrade import graded_changes
 from course.stages import STAGES, get_stage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -256,5 +257,8 @@ def build(check=False, stage_names=None):
         problems += [f"release differs from a regeneration: release/{p}"
                      for p in release_differences(stages=stages)]
         return problems
+    # an assignment already graded: say what the new points or checks mean for it
+    for message in graded_changes(stages):
+        print(message, file=sys.stderr)
     generate_release(stages=stages)
     return []
