@@ -105,3 +105,9 @@ c.GenerateFeedback.preprocessors = [ClearHiddenTests, GetGrades, FeedbackResourc
 c.HTMLExporter.template_name = "cnn1d_feedback"
 c.HTMLExporter.extra_template_basedirs = [str(p) for p in TEMPLATES]
 c.HTMLExporter.filters = {"cnn1d_mathjax": "autograder.nbgrader_cells.mathjax_script"}
+
+# Releasing: stage 5's cnn1d_reference.py holds the answers of stages 2-4, so
+# nbgrader's release_assignment (command line and formgrader) refuses it while
+# one of them is open (course/release_guard.py; force with
+# --GuardedReleaseAssignment.allow_open_answers=True).
+c.ExchangeFactory.release_assignment = "course.release_guard.GuardedReleaseAssignment"

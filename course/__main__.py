@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import sys
+import time
 
 
 def _parser():
