@@ -800,6 +800,49 @@ def load_mnist784(path="mnist784_5k.npz", seed=0):
                    "400 train / 100 test per digit, pixels in [0, 1]")
 
 
+def train_val_split(X, y, n_val=500, seed=0):
+    """Hold out a validation set from a training set, in the same class proportions.
+
+    Curves, early stopping and every choice of model or recipe are made on the
+    validation set; the test set is used once, at the end, so that its accuracy
+    is an honest estimate of what the chosen model does on new data.
+
+    Parameters
+    ----------
+    X : ndarray, shape (N, ...)
+    y : ndarray, shape (N,)
+        Class labels.
+    n_val : int
+        Number of samples held out, 1 <= n_val < N.
+    seed : int
+        Seed of the choice (``np.random.default_rng(seed)``).
+
+    Returns
+    -------
+    X_train, y_train, X_val, y_val
+        ``N - n_val`` and ``n_val`` samples, disjoint, each in a random order.
+        Every class gets a share of the validation set proportional to its
+        size (within one sample).
+    """
+    X, y = np.asarray(X), np.asarray(y)
+    if y.ndim != 1 or len(y) != len(X):
+        raise ValueError(f"y must be 1-D with one label per sample of X ({len(X)}), "
+                         f"got shape {y.shape}")
+    n_val = check_int("n_val", n_val, minimum=1)
+    if n_val >= len(y):
+        raise ValueError(f"n_val must be smaller than the number of samples {len(y)}, "
+                         f"got {n_val}")
+    rng = np.random.default_rng(check_int("seed", seed))
+    perm = rng.permutation(len(y))
+    by_class = perm[np.argsort(y[perm], kind="stable")]     # grouped by class, shuffled within
+    picks = np.floor(np.arange(n_val) * len(y) / n_val).astype(int)  # evenly spaced
+    val = rng.permutation(by_class[picks])                  # (n_val,)
+    keep = np.ones(len(y), dtype=bool)
+    keep[val] = False
+    train = perm[keep[perm]]                                # (N - n_val,)
+    return X[train], y[train], X[val], y[val]
+
+
 def plot_examples(X, y, image_shape=None, title="", alt=None):
     """One example of each class: the sequence, and the image it came from.
 
@@ -971,7 +1014,7 @@ def plot_activation_functions(layers, z=None, alt=None):
         "dashed)."))
 
 
-def plot_history(history, published=None, title="", alt=None):
+def plot_history(history, published=None, title="", alt=None, val_name="validation"):
     """Learning curves from ``Scratch1dCNNClassifier.history_``: loss and accuracy.
 
     Parameters
@@ -981,6 +1024,9 @@ def plot_history(history, published=None, title="", alt=None):
     published : dict of str -> float, optional
         Reference accuracies drawn as dotted lines (those above 0.5).
     title : str
+    val_name : str
+        What the ``val_*`` curves are called in the legend: the data passed to
+        ``fit`` as ``X_val`` (a validation set, never the test set).
     alt : str, optional
         The figure's alt text (see ``set_alt_text``); by default a description
         generated from the data.
@@ -992,8 +1038,8 @@ def plot_history(history, published=None, title="", alt=None):
     ax_loss.plot(steps, history["loss"], label="train")
     ax_acc.plot(steps, history["train_acc"], label="train")
     if "val_loss" in history:
-        ax_loss.plot(steps, history["val_loss"], label="test")
-        ax_acc.plot(steps, history["val_acc"], label="test")
+        ax_loss.plot(steps, history["val_loss"], label=val_name)
+        ax_acc.plot(steps, history["val_acc"], label=val_name)
     for name, acc in (published or {}).items():
         if acc > 0.5:
             ax_acc.axhline(acc, ls=":", lw=1, color="gray")
@@ -1008,7 +1054,7 @@ def plot_history(history, published=None, title="", alt=None):
     fig.tight_layout()
     final = f"training loss {history['loss'][-1]:.3g}, accuracy {history['train_acc'][-1]:.3f}"
     if "val_loss" in history:
-        final += (f"; test loss {history['val_loss'][-1]:.3g}, accuracy "
+        final += (f"; {val_name} loss {history['val_loss'][-1]:.3g}, accuracy "
                   f"{history['val_acc'][-1]:.3f}")
     lines = [f"{name} {acc:.2f}" for name, acc in (published or {}).items() if acc > 0.5]
     return set_alt_text(fig, alt or (
@@ -1133,12 +1179,15 @@ def plot_confusion_matrix(y_true, y_pred, labels=None, title="", alt=None):
         f"{np.trace(cm) / cm.sum():.3f}){mistake}."))
 
 
-def plot_published_comparison(ours, published=None, title="MNIST-1D test accuracy", alt=None):
+def plot_published_comparison(ours, published=None, title="MNIST-1D test accuracy", alt=None,
+                              sd=None):
     """Bar chart: our accuracies beside the published ones.
 
     Parameters
     ----------
     ours : dict of str -> float
+    sd : dict of str -> float, optional
+        Standard deviations of ``ours`` (over seeds), drawn as error bars.
     published : dict of str -> float, optional
         Default ``MNIST1D_PUBLISHED``.
     title : str
@@ -1152,8 +1201,9 @@ def plot_published_comparison(ours, published=None, title="MNIST-1D test accurac
     names = list(published) + list(ours)
     values = list(published.values()) + list(ours.values())
     colors = ["0.7"] * len(published) + ["tab:orange"] * len(ours)
+    errors = [0.0] * len(published) + [(sd or {}).get(name, 0.0) for name in ours]
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(names) + 1))
-    ax.barh(names, values, color=colors)
+    ax.barh(names, values, color=colors, xerr=errors if sd else None, capsize=3)
     for i, v in enumerate(values):
         ax.text(v + 0.01, i, f"{100 * v:.1f} %", va="center", fontsize=8)
     ax.invert_yaxis()
@@ -1163,6 +1213,43 @@ def plot_published_comparison(ours, published=None, title="MNIST-1D test accurac
     return set_alt_text(fig, alt or (
         f"{title}: horizontal bar chart, published results (grey) then this notebook's "
         f"(orange): {_join(listed)}."))
+
+
+def load_experiment(path="experiment.json"):
+    """The results of ``python -m course experiment`` (shipped beside the notebook).
+
+    Returns the dict ``{"meta", "summary", "runs"}``: ``summary`` has one row
+    per (dataset, model, recipe) with the mean and sample standard deviation
+    over seeds of ``train_acc``, ``val_acc`` and ``test_acc``.
+    """
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: it ships beside the training notebook; "
+                                "copy it back from the course release")
+    return json.loads(path.read_text())
+
+
+def experiment_table(results, datasets=None):
+    """The experiment's summary as a Markdown table (``display(Markdown(...))``).
+
+    ``datasets``: the data sets to list (default: all), e.g. ``["mnist1d"]``.
+    """
+    lines = ["| data set | model | recipe | train acc | validation acc | test acc |",
+             "|---|---|---|---:|---:|---:|"]
+    for r in results["summary"]:
+        if datasets is None or r["dataset"] in datasets:
+            cells = [f"{r[k]:.3f} ± {r[k + '_sd']:.3f}" for k in ("train_acc", "val_acc",
+                                                                   "test_acc")]
+            lines.append(f"| {r['dataset']} | {r['model']} | {r['recipe']} | "
+                         + " | ".join(cells) + " |")
+    meta = results["meta"]
+    lines.append("")
+    lines.append(f"Mean ± standard deviation over seeds {', '.join(map(str, meta['seeds']))}; "
+                 f"measured {meta['date']} with `{meta['command']}`.")
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------

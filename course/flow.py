@@ -74,8 +74,10 @@ def release(course, exchange, stages):
     """generate_assignment then release_assignment for every stage."""
     for stage in stages:
         nbgrader(["generate_assignment", stage.name, "--force"], course, exchange)
-        nbgrader(["release_assignment", stage.name, "--course=cnn1d", "--force"], course,
-                 exchange)
+        # Forced past course/release_guard.py: this flow releases every stage at
+        # once (a demo, a test), so stage 5 goes out while stage 4 is open.
+        nbgrader(["release_assignment", stage.name, "--course=cnn1d", "--force",
+                  "--GuardedReleaseAssignment.allow_open_answers=True"], course, exchange)
 
 
 def reference_answers(stage):

@@ -69,6 +69,10 @@ class Stage:
     graded_names: tuple = field(default=())
     # Short-answer questions, graded by hand (not by autograder/).
     written: tuple = ()
+    # Stages whose answers this stage's files give away (stage 5's
+    # cnn1d_reference.py): course/release_guard.py refuses to release it
+    # while one of them is open.
+    reveals: tuple = ()
 
     @property
     def notebook(self):
@@ -210,9 +214,19 @@ STAGES = (
             Check("accuracy", 3, "the trained classifier's test accuracy on MNIST-1D within a "
                   "time budget", timeout=300.0),
         ),
-        assets=("cnn1d_helpers.py", "cnn1d_reference.py", "data/mnist784_5k.npz"),
+        assets=("cnn1d_helpers.py", "cnn1d_reference.py", "data/mnist784_5k.npz",
+                "data/experiment.json"),
         time_budget=180.0,
         graded_names=("MaxPool1d", "Flatten", "Scratch1dCNNClassifier"),
+        reveals=("output_size", "multi_channel", "mini_batch"),
+        written=(
+            Written("written_invariance", 2, "which shifts pooling and stride-2 convolutions "
+                    "are invariant to, and what augmentation adds"),
+            Written("written_validation", 2, "why choosing on the test set inflates it; the "
+                    "binomial noise of an accuracy on 1000 signals"),
+            Written("written_locality", 2, "what weight sharing and locality buy, from the "
+                    "shuffled-positions experiment"),
+        ),
     ),
 )
 

@@ -1,8 +1,8 @@
 """Pooling layers: max and average over sliding windows.
 
-``L_out = floor((L - K) / S) + 1`` for window K and stride S (stride defaults
-to K, so windows do not overlap; S < K gives overlapping pooling, as in
-AlexNet's 3/2).
+``L_out = floor((L - F) / S) + 1`` for window F (``kernel_size``, the same
+letter as a convolution's filter size) and stride S (stride defaults to F, so
+windows do not overlap; S < F gives overlapping pooling, as in AlexNet's 3/2).
 
 ``MaxPool1d`` is written out in full, on its own, because it is the stage-5
 exercise; ``AvgPool1d`` uses the small helpers ``_pool_windows`` and
@@ -21,16 +21,16 @@ class MaxPool1d(Layer):
     Parameters
     ----------
     kernel_size : int
-        Window length K, >= 1.
+        Window length F, >= 1.
     stride : int, optional
         Step S between windows, >= 1; defaults to ``kernel_size``.
 
     Notes
     -----
-    ``out[n, c, i] = max_k x[n, c, i*S + k]`` for k = 0 .. K-1, so
-    ``L_out = floor((L - K) / S) + 1``. The gradient of a window goes only
+    ``out[n, c, i] = max_k x[n, c, i*S + k]`` for k = 0 .. F-1, so
+    ``L_out = floor((L - F) / S) + 1``. The gradient of a window goes only
     to its maximum (the first one on ties, as in PyTorch); where windows
-    overlap (S < K), a sample that is the maximum of several windows
+    overlap (S < F), a sample that is the maximum of several windows
     receives the sum of their gradients.
     """
 
@@ -51,21 +51,21 @@ class MaxPool1d(Layer):
         Returns
         -------
         out : ndarray, shape (N, C, L_out) or (C, L_out)
-            ``L_out = floor((L - K) / S) + 1``.
+            ``L_out = floor((L - F) / S) + 1``.
         """
         x = as_float_array("x", x, ndim=(2, 3), shape_doc="(N, C, L) or (C, L)")
         x3 = x if x.ndim == 3 else x[None]                             # (N, C, L)
-        K, S = self.kernel_size, self.stride
+        F, S = self.kernel_size, self.stride
         L = x3.shape[2]
-        if K > L:
-            raise ValueError(f"kernel_size={K} is longer than the input x of length L={L}")
-        last = S * ((L - K) // S) + 1          # window i starts at i*S, i < L_out
-        # A running maximum over the K taps (tap k of window i is x[i*S + k]):
-        # K passes over strided views of x, much faster than an argmax along
+        if F > L:
+            raise ValueError(f"kernel_size={F} is longer than the input x of length L={L}")
+        last = S * ((L - F) // S) + 1          # window i starts at i*S, i < L_out
+        # A running maximum over the F taps (tap k of window i is x[i*S + k]):
+        # F passes over strided views of x, much faster than an argmax along
         # the short window axis.
         out = x3[:, :, 0:last:S].copy()                                # (N, C, L_out)
-        arg = np.zeros(out.shape, dtype=np.min_scalar_type(K - 1))     # the winning tap
-        for k in range(1, K):
+        arg = np.zeros(out.shape, dtype=np.min_scalar_type(F - 1))     # the winning tap
+        for k in range(1, F):
             tap = x3[:, :, k:k + last:S]
             wins = tap > out  # strictly: on ties the first maximum keeps it, as in PyTorch
             # arg = k where tap k wins; k only grows, so that is a maximum (and
@@ -98,31 +98,31 @@ class MaxPool1d(Layer):
             taps = dx[:, :, k:k + last:S]
             if k < S:  # the first S taps of all windows are distinct samples: write
                 np.multiply(dout3, arg == k, out=taps)  # (faster than np.where)
-            else:  # overlapping windows (S < K): a sample may win several, so add
+            else:  # overlapping windows (S < F): a sample may win several, so add
                 taps += dout3 * (arg == k)
         return dx if x_ndim == 3 else dx[0]
 
 
-def _pool_windows(x, K, S):
+def _pool_windows(x, F, S):
     """Check ``x`` and view its windows.
 
     Returns ``(x, x3, windows)``: x as a float array, x3 of shape (N, C, L)
-    and windows of shape (N, C, L_out, K), a view of x3.
+    and windows of shape (N, C, L_out, F), a view of x3.
     """
     x = as_float_array("x", x, ndim=(2, 3), shape_doc="(N, C, L) or (C, L)")
     x3 = x if x.ndim == 3 else x[None]
     L = x3.shape[2]
-    if K > L:
-        raise ValueError(f"kernel_size={K} is longer than the input x of length L={L}")
-    return x, x3, np.lib.stride_tricks.sliding_window_view(x3, K, axis=2)[:, :, ::S]
+    if F > L:
+        raise ValueError(f"kernel_size={F} is longer than the input x of length L={L}")
+    return x, x3, np.lib.stride_tricks.sliding_window_view(x3, F, axis=2)[:, :, ::S]
 
 
 def _pool_scatter(dwin, shape, S, dtype):
-    """Add window gradients (N, C, L_out, K) back to the input positions (N, C, L)."""
-    K, L_out = dwin.shape[3], dwin.shape[2]
+    """Add window gradients (N, C, L_out, F) back to the input positions (N, C, L)."""
+    F, L_out = dwin.shape[3], dwin.shape[2]
     dx = np.zeros(shape, dtype=dtype)
     last = S * (L_out - 1) + 1
-    for k in range(K):  # overlapping windows add up at shared positions
+    for k in range(F):  # overlapping windows add up at shared positions
         dx[:, :, k:k + last:S] += dwin[:, :, :, k]
     return dx
 
@@ -133,14 +133,14 @@ class AvgPool1d(Layer):
     Parameters
     ----------
     kernel_size : int
-        Window length K, >= 1.
+        Window length F, >= 1.
     stride : int, optional
         Step S between windows, >= 1; defaults to ``kernel_size``.
 
     Notes
     -----
-    ``L_out = floor((L - K) / S) + 1``. Every sample of a window receives
-    ``dout / K``; where windows overlap, the shares add up.
+    ``L_out = floor((L - F) / S) + 1``. Every sample of a window receives
+    ``dout / F``; where windows overlap, the shares add up.
     """
 
     def __init__(self, kernel_size, stride=None):

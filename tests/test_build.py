@@ -104,9 +104,11 @@ def test_release_holds_no_solution_and_no_hidden_test(stage):
 @pytest.mark.parametrize("stage", STAGES, ids=STAGE_IDS)
 def test_notebook_points_and_checks_agree_with_stages(stage):
     cells = _cells(ROOT / "source" / stage.name / stage.notebook)
-    points = {c.metadata.nbgrader["grade_id"]: c.metadata.nbgrader["points"]
+    points = {(c.cell_type, c.metadata.nbgrader["grade_id"]): c.metadata.nbgrader["points"]
               for c in cells if c.metadata.get("nbgrader", {}).get("grade")}
-    assert points == {c.name: c.points for c in stage.checks}
+    # test cells (code) carry the checks' points, written answers (markdown) theirs
+    assert points == ({("code", c.name): c.points for c in stage.checks}
+                      | {("markdown", q.grade_id): q.points for q in stage.written})
     for check_id in stage.check_ids():
         assert callable(get_check(check_id))
 
@@ -114,7 +116,8 @@ def test_notebook_points_and_checks_agree_with_stages(stage):
 @pytest.mark.parametrize("stage", STAGES, ids=STAGE_IDS)
 def test_every_test_cell_explains_itself_and_asserts_visibly(stage):
     cells = _cells(ROOT / "release" / stage.name / stage.notebook)
-    tests = [c for c in cells if c.metadata.get("nbgrader", {}).get("grade")]
+    tests = [c for c in cells if c.metadata.get("nbgrader", {}).get("grade")
+             and c.cell_type == "code"]  # markdown ones are written answers
     assert len(tests) == len(stage.checks)
     for cell in tests:
         assert cell.source.lstrip().startswith('"""'), "test cell must open with a docstring"

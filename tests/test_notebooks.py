@@ -291,8 +291,8 @@ class Scratch1dCNNClassifier(_Full):  # the notebook's classifier, 3 steps
 
 
 rng = np.random.default_rng(0)
-X1, X1_test = rng.normal(size=(60, 40)), rng.normal(size=(20, 40))
-y1, y1_test = np.arange(60) % 10, np.arange(20) % 10'''
+X_tr, X_val = rng.normal(size=(60, 40)), rng.normal(size=(20, 40))
+y_tr, y_val = np.arange(60) % 10, np.arange(20) % 10'''
     cells = [source[i] for i in ("setup", "maxpool1d", "flatten_layer", "classifier")]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in
                                          cells + [short, source["train-mnist1d"]]])
@@ -300,7 +300,7 @@ y1, y1_test = np.arange(60) % 10, np.arange(20) % 10'''
     bar, printed = nb.cells[-1].outputs
     assert "application/vnd.jupyter.widget-view+json" in bar.data
     assert bar.data["text/plain"].startswith("training:   0%|")
-    assert printed.text.startswith("MNIST-1D test accuracy:")
+    assert printed.text.startswith("MNIST-1D validation accuracy:")
     state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     [progress] = [m["state"] for m in state.values() if m["model_name"] == "FloatProgressModel"]
     assert progress["value"] == progress["max"] == 3 and progress["bar_style"] == "success"

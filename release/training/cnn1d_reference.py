@@ -1665,35 +1665,35 @@ def shift_and_noise(max_shift=2, noise=0.0):
 #
 # Pooling layers: max and average over sliding windows.
 #
-# ``L_out = floor((L - K) / S) + 1`` for window K and stride S (stride defaults
-# to K, so windows do not overlap; S < K gives overlapping pooling, as in
-# AlexNet's 3/2).
+# ``L_out = floor((L - F) / S) + 1`` for window F (``kernel_size``, the same
+# letter as a convolution's filter size) and stride S (stride defaults to F, so
+# windows do not overlap; S < F gives overlapping pooling, as in AlexNet's 3/2).
 #
 # ``MaxPool1d`` is written out in full, on its own, because it is the stage-5
 # exercise; ``AvgPool1d`` uses the small helpers ``_pool_windows`` and
 # ``_pool_scatter`` below.
 # ==========================================================================
 
-def _pool_windows(x, K, S):
+def _pool_windows(x, F, S):
     """Check ``x`` and view its windows.
 
     Returns ``(x, x3, windows)``: x as a float array, x3 of shape (N, C, L)
-    and windows of shape (N, C, L_out, K), a view of x3.
+    and windows of shape (N, C, L_out, F), a view of x3.
     """
     x = as_float_array("x", x, ndim=(2, 3), shape_doc="(N, C, L) or (C, L)")
     x3 = x if x.ndim == 3 else x[None]
     L = x3.shape[2]
-    if K > L:
-        raise ValueError(f"kernel_size={K} is longer than the input x of length L={L}")
-    return x, x3, np.lib.stride_tricks.sliding_window_view(x3, K, axis=2)[:, :, ::S]
+    if F > L:
+        raise ValueError(f"kernel_size={F} is longer than the input x of length L={L}")
+    return x, x3, np.lib.stride_tricks.sliding_window_view(x3, F, axis=2)[:, :, ::S]
 
 
 def _pool_scatter(dwin, shape, S, dtype):
-    """Add window gradients (N, C, L_out, K) back to the input positions (N, C, L)."""
-    K, L_out = dwin.shape[3], dwin.shape[2]
+    """Add window gradients (N, C, L_out, F) back to the input positions (N, C, L)."""
+    F, L_out = dwin.shape[3], dwin.shape[2]
     dx = np.zeros(shape, dtype=dtype)
     last = S * (L_out - 1) + 1
-    for k in range(K):  # overlapping windows add up at shared positions
+    for k in range(F):  # overlapping windows add up at shared positions
         dx[:, :, k:k + last:S] += dwin[:, :, :, k]
     return dx
 
@@ -1704,14 +1704,14 @@ class AvgPool1d(Layer):
     Parameters
     ----------
     kernel_size : int
-        Window length K, >= 1.
+        Window length F, >= 1.
     stride : int, optional
         Step S between windows, >= 1; defaults to ``kernel_size``.
 
     Notes
     -----
-    ``L_out = floor((L - K) / S) + 1``. Every sample of a window receives
-    ``dout / K``; where windows overlap, the shares add up.
+    ``L_out = floor((L - F) / S) + 1``. Every sample of a window receives
+    ``dout / F``; where windows overlap, the shares add up.
     """
 
     def __init__(self, kernel_size, stride=None):
