@@ -41,9 +41,18 @@ c.Execute.timeout = 900  # nbgrader's ExecutePreprocessor (30 s by default)
 
 # Hidden-test blocks call the checks of autograder/ (instructor-side only):
 # kernels that nbgrader starts from this course see the kit's root.
+# Without them nbgrader would fall back to grading inside the student's
+# kernel and give wrong grades with exit 0: refuse instead (SystemExit is not
+# an error traitlets swallows while it loads a config file).
 KIT = os.path.dirname(os.path.abspath(__file__))
 if not os.path.isdir(os.path.join(KIT, "autograder")):  # a copy of this file elsewhere
-    KIT = os.environ.get("CNN1D_KIT", KIT)
+    KIT = os.environ.get("CNN1D_KIT", "")
+    if not os.path.isdir(os.path.join(KIT, "autograder")):
+        sys.exit(f"nbgrader_config.py: the course kit is not found (CNN1D_KIT="
+                 f"{KIT!r} has no autograder/ folder). This copy of nbgrader_config.py lives "
+                 "outside the kit: set CNN1D_KIT to the kit's folder (the one holding "
+                 "autograder/ and solutions/), e.g. `export CNN1D_KIT=/srv/cnn1d-kit`, then "
+                 "run the command again.")
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (KIT, os.environ.get("PYTHONPATH")) if p)
 
 # Autograde out of kernel: the submission's code runs in a sandboxed process,
@@ -66,13 +75,18 @@ from nbgrader.preprocessors import (  # noqa: E402
     SaveAutoGrades,
 )
 
-from autograder.nbgrader_cells import (  # noqa: E402
-    TEMPLATES,
-    FeedbackResources,
-    KeepStudentOutputs,
-    OverwriteReleasedCells,
-)
-from autograder.nbgrader_plugin import OutOfKernelGrade  # noqa: E402
+try:
+    from autograder.nbgrader_cells import (
+        TEMPLATES,
+        FeedbackResources,
+        KeepStudentOutputs,
+        OverwriteReleasedCells,
+    )
+    from autograder.nbgrader_plugin import OutOfKernelGrade
+except Exception as error:  # noqa: BLE001 - any reason: nbgrader must not go on
+    sys.exit(f"nbgrader_config.py: the kit's grading plugin cannot be loaded from {KIT} "
+             f"({type(error).__name__}: {error}). Run nbgrader with the kit's environment "
+             "(.venv/bin/nbgrader, or `make venv` first) and check CNN1D_KIT.")
 
 # Before grading, nbgrader's own steps but two: the student's outputs and
 # figures stay (text and images only; test cells are cleared), and a test cell
@@ -111,3 +125,21 @@ c.HTMLExporter.filters = {"cnn1d_mathjax": "autograder.nbgrader_cells.mathjax_sc
 # one of them is open (course/release_guard.py; force with
 # --GuardedReleaseAssignment.allow_open_answers=True).
 c.ExchangeFactory.release_assignment = "course.release_guard.GuardedReleaseAssignment"
+
+# The LMS round trip (course/lms.py, deploy/README.md). `nbgrader zip_collect`
+# reads the file names of Canvas's or Moodle's "Download submissions" and maps
+# the LMS's ids to logins through the LMS's roster export; release_feedback
+# skips submissions collected that way (their feedback goes back through the
+# LMS); `nbgrader export --exporter=course.lms.CanvasExport` writes Canvas's
+# gradebook CSV for every roster student.
+c.ZipCollectApp.collector_plugin = "course.lms.LmsCollector"
+c.LmsCollector.lms = "canvas"  # or "moodle"
+c.LmsCollector.roster = "downloaded/roster.csv"  # Canvas gradebook export / Moodle worksheet
+c.CanvasExport.roster = "downloaded/roster.csv"
+c.ExchangeFactory.release_feedback = "course.lms.ReleaseFeedback"
+
+# Late submissions (due dates are set in formgrader or with
+# `nbgrader db assignment add NAME --duedate=...`): 10 % of the points off per
+# started day late, never below 0.
+c.AssignLatePenalties.plugin_class = "course.lms.LatePenalty"
+c.LatePenalty.per_day = 0.1

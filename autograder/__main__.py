@@ -10,10 +10,13 @@ Exit codes
 ----------
 0  graded (whatever the scores: a low score is not an error) / all visible tests pass
 1  the grader itself failed / a visible test failed
-2  usage error: bad arguments, a path that is not a notebook or folder of notebooks
+2  usage or configuration error: bad arguments, a path that is not a notebook or
+   folder of notebooks, a notebook of no known stage, no course secret, no
+   sandbox that can hold a submission here
 """
 
 import argparse
+import os
 import sys
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -38,7 +41,10 @@ def _parser():
                                          "nbgrader folder layout)")
     grade.add_argument("--secret-file", metavar="FILE",
                        help="course secret seeding the hidden inputs (default: "
-                            "$CNN1D_GRADER_SECRET, else the development secret)")
+                            "$CNN1D_GRADER_SECRET; one of them is required)")
+    grade.add_argument("--unsandboxed", action="store_true",
+                       help="grade without an operating-system sandbox: ONLY for a check of "
+                            "your own notebook on your own machine, never for a class")
     grade.add_argument("--quiet", action="store_true", help="no progress bar, no table")
     check = sub.add_parser("check", help="run a notebook's visible tests (student self-check)")
     check.add_argument("notebook", help="the notebook to check")
@@ -58,19 +64,28 @@ def _positive_int(text):
 
 
 def _grade(args):
-    from .grade import GraderError, find_submissions, read_secret
+    from .grade import NO_SECRET, GraderError, _hidden_paths, find_submissions, read_secret
+    from .isolation import IsolationError, choose_barrier
     from .parallel import grade_all
     from .reports import to_markdown, write_reports
 
+    sandbox = "none" if args.unsandboxed else None
     try:
         submissions = find_submissions(args.paths, args.student)
         secret = read_secret(args.secret_file)
-    except (FileNotFoundError, ValueError, OSError) as exc:
+        if not secret:
+            raise ValueError(NO_SECRET)
+        barrier = choose_barrier(sandbox or os.environ.get("CNN1D_SANDBOX", "auto"),
+                                 _hidden_paths(submissions[0][1]))
+    except (FileNotFoundError, ValueError, OSError, IsolationError) as exc:
         print(f"python -m autograder grade: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if barrier == "none":
+        print("python -m autograder grade: warning: grading WITHOUT a sandbox (--unsandboxed): "
+              "fine for your own notebook, never for a class", file=sys.stderr)
     try:
         results = grade_all(submissions, secret=secret, workers=args.workers,
-                            progress=not args.quiet)
+                            progress=not args.quiet, sandbox=barrier)
     except GraderError as exc:
         print(f"grader failure: {exc}", file=sys.stderr)
         return EXIT_FAILURE

@@ -263,25 +263,41 @@ def _student_of(nb_path):
     return parts[-2] if len(parts) >= 2 else "student"
 
 
-def grade_path(student, nb_path, secret=None, sandbox=None):
+def grade_path(student, nb_path, secret=None, sandbox=None, box=None):
     """Read and grade one notebook file (used by the CLI, possibly in a pool)."""
     try:
         nb = nbformat.read(nb_path, as_version=4)
     except Exception as exc:  # noqa: BLE001 - unreadable JSON is the submission's fault
         result = SubmissionResult(student=student, assignment=Path(nb_path).stem,
                                   path=str(nb_path))
-        try:
-            stage = get_stage(Path(nb_path).stem)
-            result.max_score = stage.max_score
+        stage = _stage_of_file(nb_path)
+        if stage is not None:
+            result.assignment, result.max_score = stage.name, stage.max_score
             result.checks = [CheckResult(f"{stage.name}.{c.name}", 0.0, c.points, False,
-                                         f"the notebook could not be read: {exc}")
+                                         clean_text(f"the notebook could not be read: {exc}"))
                              for c in stage.checks]
-        except ValueError:
-            pass
         return result
     stage = detect_stage(nb_path, nb)
     return grade_notebook(nb, stage, student=student, secret=secret, path=nb_path,
-                          sandbox=sandbox)
+                          sandbox=sandbox, box=box)
+
+
+def grade_student(student, paths, secret, sandbox=None):
+    """Grade one student's notebooks in one sandbox; results in the order of ``paths``.
+
+    A notebook that cannot be read, or whose grading fails for a reason of
+    its own, gets a result whose checks say why: every notebook has a result.
+    """
+    stages = []
+    for path in paths:
+        stage = _stage_of_file(path)
+        if stage is not None and stage not in stages:
+            stages.append(stage)
+    box = open_sandbox(stages or list(STAGES[:1]), sandbox, paths[0] if paths else "")
+    try:
+        return [grade_path(student, path, secret, box=box) for path in paths]
+    finally:
+        box.close()
 
 
 def read_secret(secret_file=None):

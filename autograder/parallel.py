@@ -1,32 +1,59 @@
-"""Grade many submissions, in parallel processes, with a progress bar."""
+"""Grade many submissions, in parallel processes, with a progress bar.
 
-from concurrent.futures import ProcessPoolExecutor
+One job per student: that student's notebooks share one sandbox (numpy and
+matplotlib are imported once), each notebook in a process of its own and
+each check in a process of its own inside it. Different students never
+share a sandbox.
+"""
 
-from .grade import grade_path
+from concurrent.futures import ProcessPoolExecutor, as_completed
+
+from .grade import GraderError, grade_student
+
+
+def _jobs(submissions):
+    """[(student, [(index, path), ...])] in first-seen order of the students."""
+    by_student = {}
+    for index, (student, path) in enumerate(submissions):
+        by_student.setdefault(student, []).append((index, path))
+    return list(by_student.items())
 
 
 def _one(job):
-    student, path, secret = job
-    return grade_path(student, path, secret)
+    student, items, secret, sandbox = job
+    return [(index, result) for index, result in
+            zip([i for i, _ in items],
+                grade_student(student, [p for _, p in items], secret, sandbox), strict=True)]
 
 
-def grade_all(submissions, secret=None, workers=1, progress=True):
-    """Results in the order of ``submissions`` ([(student, notebook path)])."""
+def grade_all(submissions, secret=None, workers=1, progress=True, sandbox=None):
+    """Results in the order of ``submissions`` ([(student, notebook path)]).
+
+    GraderError (exit 1) only for the grader's own failures (no secret, no
+    sandbox, a setup cell of the kit that fails); whatever a submission does
+    costs that submission's checks and never another's.
+    """
     from tqdm.auto import tqdm
 
-    jobs = [(student, path, secret) for student, path in submissions]
-    bar = tqdm(total=len(jobs), desc="grading", unit="submission", disable=not progress)
-    results = []
+    if not secret:
+        from .grade import NO_SECRET
+
+        raise GraderError(NO_SECRET)
+    jobs = [(student, items, secret, sandbox) for student, items in _jobs(submissions)]
+    bar = tqdm(total=len(submissions), desc="grading", unit="notebook", disable=not progress)
+    results = [None] * len(submissions)
     try:
         if workers == 1:
             for job in jobs:
-                results.append(_one(job))
-                bar.update()
+                for index, result in _one(job):
+                    results[index] = result
+                    bar.update()
         else:
             with ProcessPoolExecutor(max_workers=workers) as pool:
-                for result in pool.map(_one, jobs):
-                    results.append(result)
-                    bar.update()
+                for future in as_completed([pool.submit(_one, job) for job in jobs]):
+                    for index, result in future.result():
+                        results[index] = result
+                        bar.update()
     finally:
         bar.close()
     return results

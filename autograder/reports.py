@@ -1,10 +1,20 @@
 """Machine-readable and human results of a grading run: JSON, JUnit XML, Markdown."""
 
 import csv
+import html
 import io
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+# Characters XML 1.0 cannot carry at all (ElementTree escapes <, >, & and
+# quotes, but writes these as they are, which no parser accepts).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml(text):
+    return _NOT_XML.sub("\ufffd", str(text))
 
 
 def to_json(results):
@@ -17,23 +27,28 @@ def to_junit(results):
     suites = ET.Element("testsuites", name="cnn1d-autograder")
     for r in results:
         failed = sum(not c.passed for c in r.checks)
-        suite = ET.SubElement(suites, "testsuite", name=f"{r.student}/{r.assignment}",
+        suite = ET.SubElement(suites, "testsuite", name=_xml(f"{r.student}/{r.assignment}"),
                               tests=str(len(r.checks)), failures=str(failed), errors="0",
                               skipped="0")
         ET.SubElement(ET.SubElement(suite, "properties"), "property", name="score",
                       value=f"{r.score:g}/{r.max_score:g}")
         for c in r.checks:
-            case = ET.SubElement(suite, "testcase", classname=f"{r.student}.{r.assignment}",
-                                 name=c.id)
+            case = ET.SubElement(suite, "testcase", classname=_xml(f"{r.student}.{r.assignment}"),
+                                 name=_xml(c.id))
             if not c.passed:
-                failure = ET.SubElement(case, "failure", message=c.message.splitlines()[0][:500])
-                failure.text = c.message
+                first = c.message.splitlines()[0][:500] if c.message else ""
+                failure = ET.SubElement(case, "failure", message=_xml(first))
+                failure.text = _xml(c.message)
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
 
 def _cell(text):
-    return text.replace("|", "\\|").replace("\n", "<br>")
+    """A Markdown table cell that shows ``text`` as text: HTML escaped, Markdown's
+    own markup characters backslash-escaped, lines joined with <br>."""
+    text = html.escape(_xml(text), quote=True)
+    text = re.sub(r"([\\`*_{}\[\]()#+!|~>-])", r"\\\1", text)
+    return "<br>".join(line.strip() for line in text.splitlines())
 
 
 def to_markdown(results):
@@ -42,14 +57,15 @@ def to_markdown(results):
              "|---|---|---|---|"]
     for r in results:
         passed = sum(c.passed for c in r.checks)
-        lines.append(f"| {_cell(r.student)} | {r.assignment} | {r.score:g} / {r.max_score:g} | "
+        lines.append(f"| {_cell(r.student)} | {_cell(r.assignment)} | {r.score:g} / "
+                     f"{r.max_score:g} | "
                      f"{passed} / {len(r.checks)} |")
     failures = [(r, c) for r in results for c in r.checks if not c.passed]
     if failures:
         lines += ["", "## Failed checks", "", "| student | check | points | message |",
                   "|---|---|---|---|"]
         for r, c in failures:
-            lines.append(f"| {_cell(r.student)} | {c.id} | 0 / {c.max_points:g} | "
+            lines.append(f"| {_cell(r.student)} | {_cell(c.id)} | 0 / {c.max_points:g} | "
                          f"{_cell(c.message)} |")
     return "\n".join(lines) + "\n"
 

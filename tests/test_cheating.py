@@ -18,6 +18,11 @@ from course.stages import get_stage
 ROOT = Path(__file__).resolve().parents[1]
 STAGE = get_stage("single_channel")
 RELEASE = ROOT / "release" / STAGE.name / STAGE.notebook
+SECRET = "test-secret"
+
+
+def grade(nb, student=""):
+    return grade_notebook(nb, STAGE, student=student, secret=SECRET)
 
 ZEROS = '''
 class SimpleConv1d(Layer):
@@ -101,13 +106,13 @@ def _notebook(answer, extra_cells=(), test_cells="keep"):
 
 @pytest.fixture(scope="module")
 def baseline():
-    return grade_notebook(_notebook(ZEROS), STAGE, student="honest").score
+    return grade(_notebook(ZEROS), student="honest").score
 
 
 @pytest.mark.parametrize("cheat", sorted(CHEATS))
 def test_cheat_earns_nothing(cheat, baseline):
     t0 = time.perf_counter()
-    result = grade_notebook(_notebook(ZEROS + "\n\n" + CHEATS[cheat]), STAGE, student="cheater")
+    result = grade(_notebook(ZEROS + "\n\n" + CHEATS[cheat]), student="cheater")
     assert result.score <= baseline, [c.message for c in result.checks if c.passed]
     assert time.perf_counter() - t0 < 4 * 60  # bounded, whatever the cheat
     assert len(result.checks) == len(STAGE.checks)
@@ -115,17 +120,17 @@ def test_cheat_earns_nothing(cheat, baseline):
 
 @pytest.mark.parametrize("mode", ["delete", "edit", "reorder", "duplicate"])
 def test_tampering_with_test_cells_changes_nothing(mode, baseline):
-    cheat = grade_notebook(_notebook(ZEROS, test_cells=mode), STAGE, student="cheater")
+    cheat = grade(_notebook(ZEROS, test_cells=mode), student="cheater")
     assert cheat.score <= baseline
     answers = reference_answers(STAGE)["simple_conv1d"]
-    honest = grade_notebook(_notebook(answers, test_cells=mode), STAGE, student="honest")
+    honest = grade(_notebook(answers, test_cells=mode), student="honest")
     assert honest.score == STAGE.max_score  # correct code keeps its points
 
 
 def test_extra_cells_with_fake_results_are_ignored(baseline):
     nb = _notebook(ZEROS, extra_cells=["print('10 / 10 points')",
                                        "raise SystemExit('graded')"])
-    assert grade_notebook(nb, STAGE, student="cheater").score <= baseline
+    assert grade(nb, student="cheater").score <= baseline
 
 
 def test_warnings_and_stderr_never_cost_a_correct_answer():
@@ -134,14 +139,14 @@ def test_warnings_and_stderr_never_cost_a_correct_answer():
              "def forward(self, x):\n    warnings.warn('careful')\n"
              "    print('debug', file=sys.stderr)\n    return _f(self, x)\n"
              "SimpleConv1d.forward = forward\n")
-    assert grade_notebook(_notebook(code), STAGE).score == STAGE.max_score
+    assert grade(_notebook(code)).score == STAGE.max_score
 
 
 def test_a_late_error_in_a_cell_costs_nothing_else():
     """nbgrader zeroes every test after an early NameError; here the class is
     defined before the error, so every check still runs on it."""
     code = reference_answers(STAGE)["simple_conv1d"] + "\n\nundefined_name + 1\n"
-    result = grade_notebook(_notebook(code), STAGE)
+    result = grade(_notebook(code))
     assert result.score == STAGE.max_score
 
 
@@ -156,7 +161,7 @@ def test_a_crashing_student_leaves_the_class_unaffected():
         folder.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, folder / STAGE.notebook)
         paths.append((name, folder / STAGE.notebook))
-    results = grade_all(paths, workers=2, progress=False)
+    results = grade_all(paths, secret=SECRET, workers=2, progress=False)
     assert results[1].score == STAGE.max_score
     assert all("os._exit" in c.message or "exit code" in c.message
                for c in results[0].checks if c.id.endswith("forward"))

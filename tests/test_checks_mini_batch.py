@@ -632,9 +632,9 @@ def test_graded_out_of_kernel():
         if cell.metadata.get("nbgrader", {}).get("grade_id") == "conv1d":
             cell.source += "\n" + LOOP_OVER_N_CELL
     stage = get_stage("mini_batch")
-    result = grade_notebook(source, stage, student="alice")
+    result = grade_notebook(source, stage, student="alice", secret="test-secret")
     assert result.score == stage.max_score, [c.message for c in result.checks if not c.passed]
-    result = grade_notebook(looped, stage, student="alice")
+    result = grade_notebook(looped, stage, student="alice", secret="test-secret")
     failed = {c.id: c.message for c in result.checks if not c.passed}
     assert set(failed) == {"mini_batch.vectorised"}, failed
     assert "a Python loop over the N samples" in failed["mini_batch.vectorised"]

@@ -178,16 +178,22 @@ class Stub(Reference):
 
 # mutant -> {check it must fail: phrase its message must contain}; it passes the others
 MUTANTS = {
+    # no_side_effects counts only for a layer that computes the right thing
     ChannelZeroOnly: {"forward": "input channel 0 only", "backward_dx": "dx is zero for every",
-                      "backward_params": "dw is zero for every"},
-    OneBiasForAll: {"forward": "one bias per output channel", "backward_params": "db"},
-    FlippedKernel: {"forward": "kernel flipped", "backward_dx": "dx", "backward_params": "dw"},
+                      "backward_params": "dw is zero for every",
+                      "no_side_effects": "fix the forward check first"},
+    OneBiasForAll: {"forward": "one bias per output channel", "backward_params": "db",
+                    "no_side_effects": "fix the forward check first"},
+    FlippedKernel: {"forward": "kernel flipped", "backward_dx": "dx", "backward_params": "dw",
+                    "no_side_effects": "fix the forward check first"},
     DwWithoutShift: {"backward_params": "the window moves with i"},
     DbWrongAxis: {"backward_params": "db"},
     DbSummedOverEverything: {"backward_params": "db has shape ()"},
-    DxNegativeIndicesWrap: {"backward_dx": "negative index wraps"},
-    MissingLastPosition: dict.fromkeys(["forward", "backward_dx", "backward_params"],
-                                       "forward output has shape"),
+    DxNegativeIndicesWrap: {"backward_dx": "negative index wraps",
+                            "no_side_effects": "fix the backward_dx check first"},
+    MissingLastPosition: {**dict.fromkeys(["forward", "backward_dx", "backward_params"],
+                                          "forward output has shape"),
+                          "no_side_effects": "shape"},
     FlipsKernelInPlace: {"no_side_effects": "Conv1d on w modified its input in place"},
     ReturnsList: {"no_side_effects": "must return a numpy array"},
     Stub: dict.fromkeys(CHECKS, "not implemented yet"),

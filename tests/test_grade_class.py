@@ -37,6 +37,7 @@ def test_a_class_of_50_with_two_workers(tmp_path):
         folder = tmp_path / "submitted" / student / STAGE.name
         folder.mkdir(parents=True)
         nbformat.write(nb, folder / STAGE.notebook)
-    results = grade_all(find_submissions([tmp_path / "submitted"]), workers=2, progress=False)
+    results = grade_all(find_submissions([tmp_path / "submitted"]), secret="test-secret",
+                        workers=2, progress=False)
     assert len(results) == 50
     assert {r.student: r.score for r in results} == expected

@@ -50,7 +50,7 @@ def derive_seed(check_id, student="", secret=None, digest=""):
     """
     secret = secret if secret is not None else os.environ.get("CNN1D_GRADER_SECRET",
                                                                DEFAULT_SECRET)
-    text = f"{secret}\0{student}\0{check_id}\0{digest}"
+    text = f"{secret}\0{student}\0{check_id}" + (f"\0{digest}" if digest else "")
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
 
 

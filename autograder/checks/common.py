@@ -201,10 +201,10 @@ def place(near, array):
 
     In a sandbox the grader keeps its own copy and passes a handle to a copy
     kept there, which ``look`` reads back: the grader then compares its own
-    copy with what the student's code left. Here, the array itself.
+    copy with what the student's code left. Here, a copy of the array.
     """
     worker = getattr(near, "_worker", None)
-    return np.asarray(array) if worker is None else worker.put(array)
+    return np.array(array) if worker is None else worker.put(array)
 
 
 def look(value):
