@@ -11,7 +11,6 @@ from course import experiment as ex
 from course.build import ROOT
 from course.cnn1d_helpers import experiment_table, load_experiment, train_val_split
 
-
 # ---------------------------------------------------------------- the validation split
 
 
