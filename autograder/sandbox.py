@@ -43,6 +43,9 @@ from .worker import Codec, WireError, pack, unpack
 WORKER = Path(__file__).with_name("worker.py")
 MAX_REPLY = 64 << 20     # bytes: far above any honest reply (the largest is ~1 MB)
 MAX_MESSAGE = 2000       # characters of a student exception's message that are kept
+#: The audit hook, a second layer inside the worker. Tests turn it off to show
+#: that every barrier holds without it (tests/test_redteam.py).
+AUDIT_HOOK = True
 
 # Exceptions raised by student code that a check may expect by type (e.g.
 # output_size must raise ValueError); every other type becomes RemoteError.
@@ -125,13 +128,16 @@ class Sandbox:
         self.cgroup = Cgroup(self.memory_mb, self.max_pids)
         if self.barrier == "bwrap":
             cmd = bwrap_command(sys.executable, code_dir, self.scratch_mb)
+            if not AUDIT_HOOK:
+                cmd.append("no-audit-hook")
             env, cwd = {"PATH": "/usr/bin:/bin"}, "/"
         else:
             scratch = Path(tempfile.mkdtemp(prefix="cnn1d-sandbox-"))
             self.dirs.append(scratch)
             if self.barrier == "nobody":
                 os.chown(scratch, NOBODY, NOBODY)
-            cmd = [sys.executable, "-I", str(code_dir / "worker.py"), str(scratch)]
+            cmd = [sys.executable, "-I", str(code_dir / "worker.py"), str(scratch),
+                   *([] if AUDIT_HOOK else ["no-audit-hook"])]
             env = {"PATH": "/usr/bin:/bin", "HOME": str(scratch), "LANG": "C.UTF-8",
                    "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(scratch),
                    "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",

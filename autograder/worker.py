@@ -395,7 +395,10 @@ def main():
     import _posixsubprocess  # starts processes without an audit event: take it away
 
     _posixsubprocess.fork_exec = None
-    allow_fork = _install_audit_hook(scratch, roots)
+    # (the grader leaves the hook out only when a test asks, to show that no
+    # property of the sandbox rests on it: tests/test_redteam.py)
+    allow_fork = [True] if sys.argv[2:] == ["no-audit-hook"] else \
+        _install_audit_hook(scratch, roots)
     template(inp, out, assets_root, allow_fork)
 
 
