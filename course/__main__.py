@@ -8,6 +8,10 @@ build   Write the solution cells from solutions/, copy the student helpers
         and regenerate release/ with nbgrader (--check: only report drift).
 demo    Grade the sample class (reference, untouched release, buggy
         students) through nbgrader and print the grade table.
+new-check
+        Scaffold a graded check: its course/stages.py entry, a failing
+        check stub, a test cell in the source notebook and a test file
+        with a mutant (docs/authoring.md).
 bench   Time the reference Conv1d and MaxPool1d against PyTorch on the CPU
         (--training: also train the presets with both; --grading: time
         grading a submission and a class with 1 and 2 workers); writes
@@ -66,6 +70,13 @@ def _parser():
     grade.add_argument("--no-feedback", action="store_true",
                        help="skip nbgrader generate_feedback")
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
+    new_check = sub.add_parser("new-check", help="scaffold a graded check: stages.py entry, "
+                               "check stub, test cell, test file (docs/authoring.md)")
+    new_check.add_argument("stage", metavar="STAGE", help="e.g. single_channel")
+    new_check.add_argument("name", metavar="NAME", help="the check's name (lower_case)")
+    new_check.add_argument("--points", type=float, required=True)
+    new_check.add_argument("--summary", required=True,
+                           help="what the check tests, one line (feedback shows it)")
     bench = sub.add_parser("bench", help="time the reference layers (and training) against "
                                          "PyTorch; needs torch installed")
     bench.add_argument("--json", default=None, metavar="FILE", help="also write every number here")
@@ -164,6 +175,20 @@ def main(argv=None):
         print(f"graded {done['submissions']} submissions of {args.assignment} "
               f"({done['graded_on_workers']} on the workers, "
               f"{len(done['regraded_here'])} again here); gradebook: nbgrader's db_url")
+    elif args.command == "new-check":
+        from course.scaffold import ScaffoldError, new_check
+        from course.stages import STAGE_NAMES
+
+        if args.stage not in STAGE_NAMES:
+            _parser().error(f"STAGE must be one of {', '.join(STAGE_NAMES)}, got {args.stage!r}")
+        try:
+            paths = new_check(args.stage, args.name, args.points, args.summary)
+        except ScaffoldError as exc:
+            _parser().error(str(exc))
+        for path in paths:
+            print(f"wrote {path}")
+        print("next: write the check and the mutant, a visible assert in the test cell, "
+              "then `make build` (docs/authoring.md)")
     elif args.command == "bench":
         from course.bench import main as bench
 
