@@ -843,6 +843,41 @@ def train_val_split(X, y, n_val=500, seed=0):
     return X[train], y[train], X[val], y[val]
 
 
+ECG_SHA256 = "f20ad3365fb9b7f845d0e5c48b6fe67081377ee466c3a220b7f69f35c8958baf"
+
+
+def load_ecg(path="ecg_mitdb208.npz"):
+    """Five minutes of a real electrocardiogram: MIT-BIH Arrhythmia Database, record 208.
+
+    Lead MLII, minutes 19:35 to 24:35, sampled at 360 Hz: the file SciPy
+    shipped as ``scipy/misc/ecg.dat`` (``scipy.misc.electrocardiogram``) up to
+    version 1.11, unchanged. The data are from PhysioNet under the Open Data
+    Commons Attribution License v1.0 (provenance in the kit's
+    course/data/README.md). The file's sha256 is checked first.
+
+    Returns
+    -------
+    ecg : ndarray, shape (108000,)
+        The signal in millivolts: ``(adc - 1024) / 200``.
+    fs : int
+        Samples per second, 360.
+    """
+    import hashlib
+    from pathlib import Path
+
+    path = Path(path)
+    restore = "it ships beside the training notebook: copy it back from the release"
+    if not path.is_file():
+        raise FileNotFoundError(f"ECG recording not found at {path}: {restore}")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != ECG_SHA256:
+        raise ValueError(f"{path} is corrupt: its sha256 checksum is {digest}, expected "
+                         f"{ECG_SHA256}; {restore}")
+    with np.load(path) as npz:
+        adc = npz["ecg"].astype(np.int64)                               # (108000,) uint16
+    return (adc - 1024) / 200.0, 360
+
+
 def plot_examples(X, y, image_shape=None, title="", alt=None):
     """One example of each class: the sequence, and the image it came from.
 

@@ -215,7 +215,7 @@ STAGES = (
                   "time budget", timeout=300.0),
         ),
         assets=("cnn1d_helpers.py", "cnn1d_reference.py", "data/mnist784_5k.npz",
-                "data/experiment.json"),
+                "data/experiment.json", "data/ecg_mitdb208.npz"),
         time_budget=180.0,
         graded_names=("MaxPool1d", "Flatten", "Scratch1dCNNClassifier"),
         reveals=("output_size", "multi_channel", "mini_batch"),

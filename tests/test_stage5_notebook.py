@@ -194,3 +194,36 @@ def test_the_executed_notebook_shows_what_its_captions_say(executed):
     # the test set is scored once, at the end, and the CNN is good
     assert re.match(r"the CNN of section 11: validation accuracy 0\.9\d\d, test accuracy "
                     r"0\.9\d\d", _printed(nb, "final-test-score"))
+
+
+# ---------------------------------------------------------------- the real signal
+
+
+def test_the_ecg_is_scipys_recording_with_its_documented_statistics(tmp_path):
+    from course.cnn1d_helpers import load_ecg
+
+    path = ROOT / "course" / "data" / "ecg_mitdb208.npz"
+    ecg, fs = load_ecg(path)
+    assert fs == 360 and ecg.shape == (108000,)
+    # scipy 1.11's own test of scipy.misc.electrocardiogram
+    np.testing.assert_allclose(ecg.mean(), -0.16510875, atol=1e-7)
+    np.testing.assert_allclose(ecg.std(), 0.5992473991177294, atol=1e-7)
+    broken = tmp_path / "ecg.npz"
+    data = bytearray(path.read_bytes())
+    data[1000] ^= 0xFF                                  # one byte flipped
+    broken.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="is corrupt"):
+        load_ecg(broken)
+    with pytest.raises(FileNotFoundError, match="copy it back from the release"):
+        load_ecg(tmp_path / "missing.npz")
+
+
+@pytest.mark.slow
+def test_the_ecg_demo_finds_the_beats_and_shows_equivariance(executed):
+    nb, _ = executed
+    printed = _printed(nb, "ecg-demo")
+    m = re.match(r"(\d+) beats in 10 s; time between beats ([\d.]+)-([\d.]+) s", printed)
+    assert m and 15 <= int(m.group(1)) <= 25, printed
+    assert 0.4 <= float(m.group(2)) <= float(m.group(3)) <= 0.7
+    assert ("the response is the old one shifted by 100: True; beats found 100 samples "
+            "later: True") in printed
