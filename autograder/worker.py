@@ -192,6 +192,7 @@ def _install_audit_hook(scratch, read_roots):
         return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
     allow_fork = [True]  # the zygote forks its check children, nothing else does
+    getpid = os.getpid
 
     def hook(event, args):
         if event == "os.fork" and allow_fork[0]:
@@ -212,7 +213,8 @@ def _install_audit_hook(scratch, read_roots):
                 flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC))
             if inside(path, scratch):
                 return
-            if not writing and any(inside(path, root) for root in read_roots):
+            if not writing and (any(inside(path, root) for root in read_roots)
+                                or inside(path, f"/proc/{getpid()}")):  # /proc/self
                 return
             raise PermissionError(f"the grader does not allow opening {path!r} in a "
                                   "submission")
@@ -390,7 +392,7 @@ def main():
             pass
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, assets_root,
              os.path.dirname(os.path.dirname(np.__file__)),
-             "/usr/lib", "/usr/share", "/usr/local/lib", "/etc", "/proc/self", "/dev",
+             "/usr/lib", "/usr/share", "/usr/local/lib", "/etc", "/dev",
              "/sys/devices/system/cpu"}
     import _posixsubprocess  # starts processes without an audit event: take it away
 

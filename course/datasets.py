@@ -10,6 +10,7 @@ import functools
 import gzip
 import hashlib
 import http.client
+import os
 import urllib.request
 from pathlib import Path
 
@@ -44,9 +45,34 @@ DEFAULT_MIRROR = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
+CACHE = Path(__file__).resolve().parent / "data" / ".cache"
+
+
 @functools.lru_cache(maxsize=8)
 def _mnist1d_arrays(seed):
-    arrays = make_mnist1d(seed)
+    """Generated once per machine: kept in ``data/.cache`` (git-ignored) under the
+    ``mnist1d`` version, since generating takes seconds (the grader loads the
+    training set for every stage 5 submission)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        tag = version("mnist1d")
+    except PackageNotFoundError:
+        tag = "unknown"
+    path = CACHE / f"mnist1d-{tag}-seed{seed}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as cached:
+            arrays = tuple(cached[k] for k in ("X_train", "y_train", "X_test", "y_test"))
+    except (OSError, KeyError, ValueError):
+        arrays = make_mnist1d(seed)
+        try:
+            CACHE.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(f".{os.getpid()}.tmp.npz")
+            np.savez(partial, **dict(zip(("X_train", "y_train", "X_test", "y_test"), arrays,
+                                         strict=True)))
+            os.replace(partial, path)
+        except OSError:  # a read-only kit: generate every time
+            pass
     for a in arrays:
         a.flags.writeable = False  # the cache is shared: callers get copies
     return arrays
