@@ -8,7 +8,8 @@
    instructor's formgrader is not served. The same figures, with their alt
    text, in classic Notebook 7 on the same server.
 2. The feedback HTML of a failing student (nbgrader's flow, stage 1), opened in
-   the browser: every check with its points and its message, no hidden code.
+   the browser: every check with its name, summary, points and message, no
+   hidden code; the student's own printout and figure; maths typeset offline.
 
 Screenshots go to tests/artifacts/ (ignored by git); their paths are printed
 (`pytest -s` shows them). Skipped without playwright or /usr/bin/chromium;
@@ -282,6 +283,34 @@ def test_figures_have_alt_text_in_notebook_7(lab, browser):
         page.close()
 
 
+STUDENT_PRINT = "my forward on [1, 2, 3, 4]: [3. 5. 7.]"
+
+
+def _student_figure(nb):
+    """The outputs a student's run leaves in the first plain code cell: a
+    printout and a matplotlib figure (PNG)."""
+    import base64
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from nbformat.v4 import new_output
+
+    fig, ax = plt.subplots(figsize=(4, 2))
+    ax.plot([0, 1, 2, 3], [3, 5, 7, 9], marker="o")
+    ax.set_title("my own figure")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=60)
+    plt.close(fig)
+    cell = next(c for c in nb.cells if c.cell_type == "code" and not c.metadata.get("nbgrader"))
+    cell.outputs = [new_output("stream", name="stdout", text=STUDENT_PRINT + "\n"),
+                    new_output("display_data", data={
+                        "image/png": base64.b64encode(buf.getvalue()).decode(),
+                        "text/plain": "<Figure size 400x200>"})]
+
+
 @pytest.fixture(scope="module")
 def feedback(tmp_path_factory):
     """nbgrader's flow for one failing student of stage 1 (the flipped kernel):
@@ -289,7 +318,8 @@ def feedback(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("flow")
     course, exchange = flow.make_course(workdir, [STAGE])
     flow.release(course, exchange, [STAGE])
-    flow.submit("unshared_dw", workdir, exchange, STAGE, answers_for("unshared_dw", STAGE))
+    flow.submit("unshared_dw", workdir, exchange, STAGE, answers_for("unshared_dw", STAGE),
+                edit=_student_figure)
     grades = flow.grade(course, exchange, [STAGE])
     html = course / "feedback" / "unshared_dw" / STAGE.name / f"{STAGE.name}.html"
     return html, grades["unshared_dw", STAGE.name]
@@ -324,6 +354,36 @@ def test_feedback_shows_each_check_its_points_and_message(feedback, browser):
         source = page.content()
         for hidden in ("BEGIN HIDDEN", "run_check", "autograder"):
             assert hidden.lower() not in source.lower(), f"{hidden!r} in the feedback"
+    finally:
+        page.close()
+
+
+def test_feedback_names_checks_keeps_student_figures_and_typesets_maths(feedback, browser):
+    """The score list names each check with its summary; the student's printout
+    and figure are there; maths is typeset by the inlined MathJax (SVG), with
+    the network closed to the page."""
+    html, _ = feedback
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    try:
+        page.goto(html.as_uri())
+        toc = " ".join(page.locator("#toc").inner_text().split())
+        for check in STAGE.checks:
+            assert f"{check.name}: {' '.join(check.summary.split())}" in toc, toc
+        assert "Test cell" not in toc
+        assert STUDENT_PRINT in page.locator("body").inner_text()
+        figure = page.locator(".output_png img").first
+        assert figure.is_visible()
+        assert figure.evaluate("e => e.naturalWidth") > 100
+        page.locator("mjx-container svg").first.wait_for()
+        assert page.locator("mjx-container").count() >= 5
+        maths = page.locator("mjx-container").first
+        maths.scroll_into_view_if_needed()
+        screenshot(page, "feedback_3_maths_and_student_figure")
+        figure.scroll_into_view_if_needed()
+        screenshot(page, "feedback_4_student_figure")
+        assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
     finally:
         page.close()
 
