@@ -3,6 +3,7 @@ the grade table. Everything happens in a course folder of its own (default
 runs/demo/), so the repository's gradebook and folders are left alone.
 """
 
+import functools
 import time
 from pathlib import Path
 
@@ -21,8 +22,12 @@ def submissions():
                 yield student, stage
 
 
-def run_demo(workdir="runs/demo", stages=STAGES, log=print):
-    """Release, submit the sample class, grade; returns {(student, stage): (score, max)}."""
+def run_demo(workdir="runs/demo", stages=STAGES, log=None):
+    """Release, submit the sample class, grade; returns {(student, stage): (score, max)}.
+
+    ``log`` receives the progress lines (default: printed at once, even to a file).
+    """
+    log = log or functools.partial(print, flush=True)
     workdir = Path(workdir).resolve()
     t0 = time.perf_counter()
     course, exchange = flow.make_course(workdir, stages)
