@@ -164,6 +164,9 @@ def choose_barrier(requested="auto", hidden=()):
     problems = nobody_problems(hidden)
     if not problems:
         return "nobody"
+    if requested == "nobody":
+        raise IsolationError(f"running submissions as the user nobody does not hold here: "
+                             f"{'; '.join(problems)}")
     raise IsolationError(
         f"no sandbox can hold a submission here: {why_not}; and the fallback, running as "
         f"the user nobody, does not hold either: {'; '.join(problems)}. To fix: "
