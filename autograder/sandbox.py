@@ -46,6 +46,8 @@ MAX_MESSAGE = 2000       # characters of a student exception's message that are 
 #: The audit hook, a second layer inside the worker. Tests turn it off to show
 #: that every barrier holds without it (tests/test_redteam.py).
 AUDIT_HOOK = True
+#: A whole check may take this many times its per-call timeout (plus 30 s).
+CHECK_BUDGET = 6
 
 # Exceptions raised by student code that a check may expect by type (e.g.
 # output_size must raise ValueError); every other type becomes RemoteError.
@@ -108,7 +110,7 @@ class Sandbox:
         self.dead = "the sandbox has not been started"
         self.generation = 0        # one per check child: proxies of an old child are void
         self.in_check = self.stage = None
-        self.timeout = 30.0
+        self.timeout, self.check_deadline = 30.0, None
         self.ids = itertools.count(1)
         self.dirs = []
 
@@ -199,8 +201,13 @@ class Sandbox:
         return notes
 
     def begin_check(self, timeout):
-        """Fork a fresh child for one check; returns its namespace."""
+        """Fork a fresh child for one check; returns its namespace.
+
+        ``timeout`` bounds each request; the whole check gets CHECK_BUDGET
+        times that (a submission that answers each call just in time cannot
+        make a check, or the class, last for hours)."""
         self.timeout = timeout
+        self.check_deadline = time.monotonic() + CHECK_BUDGET * timeout + 30
         self.generation += 1
         self.codec = _ProxyCodec(self)
         reply = self._exchange({"op": "fork"}, (), 30.0)
@@ -348,6 +355,12 @@ class Sandbox:
     def request(self, header, arrays=(), timeout=None):
         """Send one request; return the decoded reply value (or raise)."""
         timeout = self.timeout if timeout is None else timeout
+        if self.in_check and self.check_deadline is not None:
+            left = self.check_deadline - time.monotonic()
+            if left <= 0:
+                self._fail("your code used up the time of the whole check; the grader "
+                           "stopped it")
+            timeout = min(timeout, left)
         header = dict(header, id=next(self.ids))
         reply = self._exchange(header, arrays, timeout)
         if "ended" in reply:  # the check's child is gone; its parent says so
