@@ -185,4 +185,9 @@ def new_check(stage_name, name, points, summary, root=ROOT):
     nb.cells.insert(tests[-1] + 1, test_cell(nb.cells[tests[-1]], name, points, summary))
     nbformat.write(nb, notebook)
     tests_py.write_text(test_file(stage, name))
+    readme = root / "tests" / "README.md"
+    if readme.exists():  # every file of tests/ is described there
+        with open(readme, "a") as f:
+            f.write(f"| `{tests_py.name}` | the check {stage.name}.{name}: the reference "
+                    "passes, a mutant fails |\n")
     return [stages_py, checks_py, notebook, tests_py]
