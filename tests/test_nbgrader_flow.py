@@ -33,9 +33,29 @@ def graded(tmp_path_factory):
 def test_reference_full_marks_untouched_zero(graded, stage):
     grades, _ = graded
     score, max_score = grades["reference", stage.name]
-    assert max_score == stage.max_score
-    assert score == max_score, format_table(grades)
-    assert grades["untouched", stage.name] == (0.0, stage.max_score)
+    # the gradebook's max counts the written answers, which wait for a person
+    assert max_score == stage.total_points
+    assert score == stage.max_score, format_table(grades)
+    assert grades["untouched", stage.name] == (0.0, stage.total_points)
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=[s.name for s in STAGES])
+def test_written_answers_wait_for_manual_grading(graded, stage):
+    """formgrader lists the reference for manual grading, with each written answer
+    ungraded at its points; an untouched answer scores 0 without a person."""
+    from nbgrader.api import Gradebook
+
+    _, course = graded
+    with Gradebook(f"sqlite:///{Path(course) / 'gradebook.db'}") as gb:
+        for student, needs_person in (("reference", bool(stage.written)), ("untouched", False)):
+            nb = gb.find_submission_notebook(stage.name, stage.name, student)
+            assert nb.needs_manual_grade == needs_person, student
+            written = {g.name: g for g in nb.grades if g.cell.cell_type == "markdown"}
+            assert set(written) == {q.grade_id for q in stage.written}
+            for question in stage.written:
+                grade = written[question.grade_id]
+                assert grade.max_score == question.points
+                assert grade.auto_score == (None if student == "reference" else 0.0)
 
 
 @pytest.mark.parametrize("stage", STAGES, ids=[s.name for s in STAGES])
@@ -43,7 +63,8 @@ def test_untouched_feedback_shows_the_stub_message(graded, stage):
     _, course = graded
     nb = nbformat.read(Path(course) / "autograded" / "untouched" / stage.name / stage.notebook,
                        as_version=4)
-    tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")
+             and c.cell_type == "code"]  # markdown ones are written answers
     assert len(tests) == len(stage.checks)
     for cell in tests:
         (error,) = [o for o in cell.outputs if o.output_type == "error"]
@@ -83,4 +104,6 @@ def test_the_command_line_gives_the_same_grades_as_nbgrader(graded):
     grades, course = graded
     results = grade_all(find_submissions([Path(course) / "submitted"]), secret=DEMO_SECRET,
                         progress=False)
-    assert {(r.student, r.assignment): (r.score, r.max_score) for r in results} == grades
+    written = {s.name: s.written_points for s in STAGES}  # graded by a person, in nbgrader
+    assert {(r.student, r.assignment): (r.score, r.max_score + written[r.assignment])
+            for r in results} == grades
