@@ -1,0 +1,13 @@
+"""nbgrader for a student on the hub: the course and its shared exchange.
+
+JupyterHub's pre_spawn_hook (deploy/jupyterhub/jupyterhub_config.py) sets
+the environment this reads; the course id comes from the kit's
+nbgrader_config.py, the one place it is written.
+"""
+
+import os
+
+c = get_config()  # noqa: F821 - injected by nbgrader/traitlets
+
+c.CourseDirectory.course_id = os.environ["CNN1D_COURSE_ID"]
+c.Exchange.root = os.environ["CNN1D_EXCHANGE"]
