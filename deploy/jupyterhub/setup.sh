@@ -15,10 +15,12 @@ set -euo pipefail
 KIT="$(cd "$(dirname "$0")/../.." && pwd)"
 COURSE="$(sed -n 's/^c\.CourseDirectory\.course_id = "\(.*\)"$/\1/p' "$KIT/nbgrader_config.py")"
 JUPYTERHUB="jupyterhub==6.1.1"
+# Debian's Python: every user can run it (a Python under /root could not)
+PYTHON="${PYTHON:-/usr/bin/python3}"
 CHP="configurable-http-proxy@5.3.0"
 
 packages() {
-  command -v npm >/dev/null && python3 -c "import venv, ensurepip" 2>/dev/null \
+  command -v npm >/dev/null && "$PYTHON" -c "import venv, ensurepip" 2>/dev/null \
     && command -v bwrap >/dev/null && return
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv nodejs npm bubblewrap
@@ -26,7 +28,7 @@ packages() {
 
 hub() {
   test -x /opt/tljh/hub/bin/jupyterhub || {
-    python3 -m venv /opt/tljh/hub
+    "$PYTHON" -m venv /opt/tljh/hub
     /opt/tljh/hub/bin/pip install --quiet "$JUPYTERHUB"
   }
   command -v configurable-http-proxy >/dev/null || npm install --silent -g "$CHP"
@@ -38,14 +40,15 @@ hub() {
 user_env() {
   local prefix="${1:-/opt/tljh/user}"
   local reqs
-  reqs="$(python3 -c "import tomllib; p = tomllib.load(open('$KIT/pyproject.toml', 'rb'))['project']; \
+  reqs="$("$PYTHON" -c "import tomllib; p = tomllib.load(open('$KIT/pyproject.toml', 'rb'))['project']; \
 print(' '.join(p['dependencies']))")"
-  if ! test -f "$prefix/.cnn1d-installed" || ! cmp -s <(echo "$reqs $JUPYTERHUB") "$prefix/.cnn1d-installed"; then
-    python3 -m venv "$prefix"
+  if ! test -f "$prefix/.cnn1d-installed" || ! cmp -s <(echo "$PYTHON $reqs $JUPYTERHUB") "$prefix/.cnn1d-installed"; then
+    rm -rf "${prefix:?}"
+    "$PYTHON" -m venv "$prefix"
     # shellcheck disable=SC2086
     "$prefix/bin/pip" install --quiet $reqs "$JUPYTERHUB" 2>&1 \
       | { grep -v "is ignored: it is neither a file nor a directory" || true; }
-    echo "$reqs $JUPYTERHUB" > "$prefix/.cnn1d-installed"
+    echo "$PYTHON $reqs $JUPYTERHUB" > "$prefix/.cnn1d-installed"
   fi
   chmod -R a+rX "$prefix"
 }
