@@ -1239,8 +1239,8 @@ def plot_published_comparison(ours, published=None, title="MNIST-1D test accurac
     errors = [0.0] * len(published) + [(sd or {}).get(name, 0.0) for name in ours]
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(names) + 1))
     ax.barh(names, values, color=colors, xerr=errors if sd else None, capsize=3)
-    for i, v in enumerate(values):
-        ax.text(v + 0.01, i, f"{100 * v:.1f} %", va="center", fontsize=8)
+    for i, (v, e) in enumerate(zip(values, errors, strict=True)):
+        ax.text(v + e + 0.01, i, f"{100 * v:.1f} %", va="center", fontsize=8)
     ax.invert_yaxis()
     ax.set(xlim=(0, 1.1), xlabel="test accuracy",
            title=f"{title} (grey: Greydanus & Kobak 2024; orange: this notebook)")
