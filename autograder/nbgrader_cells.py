@@ -110,12 +110,15 @@ def mathjax_script(component="tex-svg.js"):
 
 
 class FeedbackResources(NbGraderPreprocessor):
-    """Check names and summaries for the feedback template's score list."""
+    """Names and summaries of the checks and written questions, for the
+    feedback template's score list."""
 
     def preprocess(self, nb, resources):
         assignment = resources.get("nbgrader", {}).get("assignment")
         try:
-            checks = {c.name: c.summary for c in get_stage(assignment).checks}
+            stage = get_stage(assignment)
+            checks = {c.name: c.summary for c in stage.checks}
+            checks.update({q.grade_id: q.summary for q in getattr(stage, "written", ())})
         except ValueError:
             checks = {}
         resources["cnn1d"] = {"checks": checks}

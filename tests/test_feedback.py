@@ -122,6 +122,9 @@ def test_feedback_shows_the_students_work_and_names_the_checks(course):
     for check in STAGE.checks:
         summary = check.summary.replace("'", "&#39;").replace('"', "&quot;")
         assert f"<code>{check.name}</code></a>: {summary}" in html, check.name
+    for question in STAGE.written:
+        summary = question.summary.replace("'", "&#39;").replace('"', "&quot;")
+        assert f"<code>{question.grade_id}</code>: {summary}" in html, question.grade_id
 
 
 def test_feedback_typesets_maths_offline(course):
