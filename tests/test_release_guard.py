@@ -99,3 +99,15 @@ def test_nbgrader_release_assignment_refuses_stage_5_while_stage_4_is_open(cours
         gb.update_or_create_assignment("mini_batch", duedate=datetime(2020, 1, 2))
     closed = _release(course, tmp_path / "exchange2")
     assert closed.returncode == 0, closed.stderr
+
+
+def test_the_gradebook_counts_the_written_answers_in_stage_5s_total(course):
+    """What formgrader shows: the autograded checks plus three manually graded answers."""
+    stage = get_stage("training")
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        assignment = gb.find_assignment("training")
+        assert assignment.max_score == stage.total_points == stage.max_score + 6
+        [notebook] = assignment.notebooks
+        manual = sorted((c.name, c.max_score) for c in notebook.grade_cells
+                        if c.cell_type == "markdown")
+    assert manual == sorted((q.grade_id, q.points) for q in stage.written)
