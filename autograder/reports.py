@@ -85,4 +85,5 @@ def write_reports(results, json_path=None, junit_path=None, markdown_path=None, 
                          (markdown_path, to_markdown), (csv_path, to_csv)):
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_text(render(results))
+            # a student id from a folder name that is not UTF-8 is written as its own bytes
+            Path(path).write_text(render(results), errors="surrogateescape")

@@ -917,10 +917,14 @@ def _cli(*args, env=None):
 @pytest.fixture
 def class_folder(tmp_path):
     """submitted/<student>/single_channel/: two students whose folder names differ
-    only in spaces, one notebook renamed by a re-download, one that raises in a check."""
+    only in spaces, one notebook renamed by a re-download, one that raises in a
+    check, and a folder whose name is not UTF-8 (Latin-1 "Ren\xe9", as an LMS zip
+    unpacked on Linux leaves it; Python sees a lone surrogate) with a right answer."""
     submitted = tmp_path / "submitted"
     for student, name, code in (("Ann Lee", "single_channel (1).ipynb", ZEROS),
-                                ("Ann  Lee", STAGE.notebook, RAISING)):
+                                ("Ann  Lee", STAGE.notebook, RAISING),
+                                ("Ren\udce9", STAGE.notebook,
+                                 reference_answers(STAGE)["simple_conv1d"])):
         folder = submitted / student / STAGE.name
         folder.mkdir(parents=True)
         nbformat.write(notebook(code), folder / name)
@@ -949,14 +953,21 @@ def test_cli_fails_loudly_and_grades_every_notebook(class_folder, tmp_path):
     """A class run: a renamed notebook is graded (the old CLI skipped it
     silently), two folders that differ only in spaces are two students (the old
     ids merged them), and a student object that raises inside a check costs
-    that check only: every student has a report, exit 0. These are behaviours
-    of the real CLI; there is no weakened grader to run them against."""
+    that check only: every student has a report, exit 0. A folder name that is
+    not UTF-8 is a student like any other: full marks for a right answer (the
+    seed of its hidden inputs used to raise UnicodeEncodeError, caught as "the
+    check could not use what your code returned": 0 points), and every report
+    is written (the CSV used to raise). These are behaviours of the real CLI;
+    there is no weakened grader to run them against."""
     out = tmp_path / "grades.json"
     done = _cli(str(class_folder), "--json", str(out), "--junit", str(tmp_path / "j.xml"),
+                "--markdown", str(tmp_path / "m.md"), "--csv", str(tmp_path / "g.csv"),
                 env={"CNN1D_GRADER_SECRET": SECRET, "CNN1D_SANDBOX": "bwrap"})
     assert done.returncode == 0, done.stderr
     subs = {s["student"]: s for s in json.loads(out.read_text())["submissions"]}
-    assert sorted(subs) == ["Ann  Lee", "Ann Lee"]
+    assert sorted(subs) == ["Ann  Lee", "Ann Lee", "Ren\udce9"]
+    assert subs["Ren\udce9"]["score"] == STAGE.max_score, subs["Ren\udce9"]["checks"]
+    assert b"Ren\xe9," in (tmp_path / "g.csv").read_bytes()  # the folder's own bytes
     assert subs["Ann Lee"]["path"].endswith("single_channel (1).ipynb")
     assert all(len(s["checks"]) == len(STAGE.checks) for s in subs.values())
     raised = {c["id"]: c for c in subs["Ann  Lee"]["checks"]}["single_channel.backward_params"]

@@ -51,7 +51,9 @@ def derive_seed(check_id, student="", secret=None, digest=""):
     secret = secret if secret is not None else os.environ.get("CNN1D_GRADER_SECRET",
                                                                DEFAULT_SECRET)
     text = f"{secret}\0{student}\0{check_id}" + (f"\0{digest}" if digest else "")
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+    # surrogateescape: a student id from a folder name that is not UTF-8 (its raw bytes)
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8", "surrogateescape")).digest()[:8],
+                          "little")
 
 
 def get_check(check_id):
