@@ -90,6 +90,8 @@ def pre_spawn_hook(spawner):
     if role == "instructor":
         # grading needs the course secret; students never see it
         spawner.environment["CNN1D_GRADER_SECRET"] = SECRET_FILE.read_text().strip()
+        # formgrader works only on a course root inside the server's root
+        spawner.notebook_dir = str(KIT)
 
 
 c.Spawner.pre_spawn_hook = pre_spawn_hook
