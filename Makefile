@@ -6,6 +6,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
+# The course id, read from nbgrader_config.py (the one place it is written)
+COURSE_ID := $(shell sed -n 's/^c\.CourseDirectory\.course_id = "\(.*\)"$$/\1/p' nbgrader_config.py)
 
 .PHONY: help venv sandbox demo test lint format build train train-mnist1d train-mnist bench lab clean \
         clean-grades
@@ -34,6 +36,9 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 venv: $(VENV)/.installed
+
+print-course-id:
+	@echo $(COURSE_ID)
 
 # Grading runs every submission in a bubblewrap sandbox (autograder/isolation.py).
 # As root (CI, Docker, a hub), install Debian's bubblewrap when it is missing;
@@ -86,9 +91,9 @@ lab: venv
 	for s in $(LAB_STAGES); do \
 	  test -d $(LAB)/$$s && continue; \
 	  (cd $(LAB) && $(LAB_ENV) $(abspath $(PY)) -m nbgrader release_assignment $$s \
-	    --CourseDirectory.root=$(CURDIR) --course=cnn1d --force --log-level=ERROR \
+	    --CourseDirectory.root=$(CURDIR) --course=$(COURSE_ID) --force --log-level=ERROR \
 	    --GuardedReleaseAssignment.allow_open_answers=True \
-	    && $(LAB_ENV) $(abspath $(PY)) -m nbgrader fetch_assignment $$s --course=cnn1d \
+	    && $(LAB_ENV) $(abspath $(PY)) -m nbgrader fetch_assignment $$s --course=$(COURSE_ID) \
 	    --log-level=ERROR) || exit 1; \
 	done
 	$(LAB_ENV) $(VENV)/bin/jupyter labextension disable --level=user --log-level=ERROR \

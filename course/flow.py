@@ -17,6 +17,7 @@ from pathlib import Path
 import nbformat
 
 from course.build import BEGIN, END, ROOT, tool_env
+from course.course_id import COURSE_ID
 
 # The course secret of the demo and of the tests' courses: hidden inputs are
 # drawn from it. A real course sets its own (README, "Running a course").
@@ -76,7 +77,7 @@ def release(course, exchange, stages):
         nbgrader(["generate_assignment", stage.name, "--force"], course, exchange)
         # Forced past course/release_guard.py: this flow releases every stage at
         # once (a demo, a test), so stage 5 goes out while stage 4 is open.
-        nbgrader(["release_assignment", stage.name, "--course=cnn1d", "--force",
+        nbgrader(["release_assignment", stage.name, f"--course={COURSE_ID}", "--force",
                   "--GuardedReleaseAssignment.allow_open_answers=True"], course, exchange)
 
 
@@ -107,14 +108,15 @@ def submit(student, workdir, exchange, stage, answers, edit=None):
     home.mkdir(parents=True, exist_ok=True)
     if (home / stage.name).exists():
         shutil.rmtree(home / stage.name)
-    nbgrader(["fetch_assignment", stage.name, "--course=cnn1d"], home, exchange)
+    nbgrader(["fetch_assignment", stage.name, f"--course={COURSE_ID}"], home, exchange)
     path = home / stage.name / stage.notebook
     nb = nbformat.read(path, as_version=4)
     fill_answers(nb, answers)
     if edit is not None:
         edit(nb)
     nbformat.write(nb, path)
-    nbgrader(["submit", stage.name, "--course=cnn1d", f"--student={student}"], home, exchange)
+    nbgrader(["submit", stage.name, f"--course={COURSE_ID}", f"--student={student}"], home,
+             exchange)
 
 
 def grade(course, exchange, stages, log=None):
@@ -125,7 +127,7 @@ def grade(course, exchange, stages, log=None):
     """
     for stage in stages:
         t0 = time.perf_counter()
-        nbgrader(["collect", stage.name, "--course=cnn1d"], course, exchange)
+        nbgrader(["collect", stage.name, f"--course={COURSE_ID}"], course, exchange)
         n = len(list((course / "submitted").glob(f"*/{stage.name}")))
         done = []
 

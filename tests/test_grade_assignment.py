@@ -16,6 +16,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from course.build import tool_env
+from course.course_id import COURSE_ID
 from course.flow import make_course, nbgrader, release, submit
 from course.sample_class import answers_for
 from course.stages import get_stage
@@ -24,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 STAGE = get_stage("single_channel")
 STUDENTS = ("reference", "untouched", "flipped_kernel", "cheater")
 SECRET = "test-secret-grade-assignment"
-ENV = dict(os.environ, CNN1D_GRADER_SECRET=SECRET, PYTHONPATH=str(ROOT))
+ENV = dict(tool_env(), CNN1D_GRADER_SECRET=SECRET, PYTHONPATH=str(ROOT))
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +37,7 @@ def collected(tmp_path_factory):
     release(course, exchange, [STAGE])
     for student in STUDENTS:
         submit(student, workdir, exchange, STAGE, answers_for(student, STAGE))
-    nbgrader(["collect", STAGE.name, "--course=cnn1d"], course, exchange)
+    nbgrader(["collect", STAGE.name, f"--course={COURSE_ID}"], course, exchange)
     return course
 
 

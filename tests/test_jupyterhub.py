@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+from course.course_id import COURSE_ID
 from course.stages import get_stage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +37,7 @@ HUB = ROOT / "deploy" / "jupyterhub"
 STAGE = get_stage("single_channel")
 USER_ENV = Path(os.environ.get("CNN1D_USER_ENV", "/opt/tljh/user"))
 TEACHER, STUDENTS = "c1dteach", ("c1dada", "c1dbob")
-COURSE = "cnn1d"
+COURSE = COURSE_ID
 
 pytestmark = pytest.mark.slow
 

@@ -14,6 +14,7 @@ import nbformat
 import pytest
 
 from course.build import tool_env
+from course.course_id import COURSE_ID
 from course.flow import fill_answers, make_course, nbgrader, reference_answers, release, submit
 from course.stages import get_stage
 
@@ -83,7 +84,7 @@ def test_canvas_round_trip(tmp_path):
     course, exchange = _course(tmp_path / "canvas")
     # dan submits through the exchange (JupyterHub); the others through Canvas
     submit("dan", tmp_path / "canvas", exchange, STAGE, reference_answers(STAGE))
-    nbgrader(["collect", STAGE.name, "--course=cnn1d"], course, exchange)
+    nbgrader(["collect", STAGE.name, f"--course={COURSE_ID}"], course, exchange)
     solved = _solved()
     _download(course, CANVAS_ROSTER, {
         "lovelaceada_123_9001_single_channel.ipynb": solved,
@@ -102,12 +103,11 @@ def test_canvas_round_trip(tmp_path):
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     exchange_args = [f"--Exchange.root={exchange}", f"--Exchange.cache={exchange.parent}/cache"]
-    proc = _nb(["release_feedback", STAGE.name, "--course=cnn1d"], course, *exchange_args)
+    proc = _nb(["release_feedback", STAGE.name, f"--course={COURSE_ID}"], course, *exchange_args)
     assert "collected from an LMS" in proc.stderr and "ada, charles" in proc.stderr
-    _nb(["fetch_feedback", STAGE.name, "--course=cnn1d"], tmp_path / "canvas" / "students" / "dan",
-        *exchange_args)
-    assert list((tmp_path / "canvas" / "students" / "dan" / STAGE.name / "feedback").rglob(
-        "*.html"))
+    dan = tmp_path / "canvas" / "students" / "dan"
+    _nb(["fetch_feedback", STAGE.name, f"--course={COURSE_ID}"], dan, *exchange_args)
+    assert list((dan / STAGE.name / "feedback").rglob("*.html"))
 
     _nb(["export", "--exporter=course.lms.CanvasExport", "--to=canvas.csv"], course)
     rows = list(csv.reader((course / "canvas.csv").open()))
