@@ -10,28 +10,42 @@ score distribution per assignment, and where the full results are.
 """
 
 import argparse
+import hashlib
 import json
 import re
 import sys
 from collections import defaultdict
 from pathlib import Path
 
+from .reports import _cell
+
 _SAFE = re.compile(r"[^A-Za-z0-9_.@-]")
 
 
 def feedback_markdown(student, submissions):
-    lines = [f"# Feedback for {student}", ""]
+    lines = [f"# Feedback for {_cell(student)}", ""]
     for sub in sorted(submissions, key=lambda s: s["assignment"]):
         lines += [f"## {sub['assignment']}: {sub['score']:g} / {sub['max_score']:g}", ""]
         for check in sub["checks"]:
             mark = "passed" if check["passed"] else "failed"
             lines.append(f"- **{check['id']}** ({check['points']:g} / "
                          f"{check['max_points']:g}, {mark})")
-            if not check["passed"]:
-                lines += ["", "  ```", *[f"  {line}" for line in check["message"].splitlines()],
-                          "  ```"]
+            if not check["passed"]:  # a fence no run of backticks in the message can close
+                fence = "`" * max(3, 1 + max(map(len, re.findall("`+", check["message"])),
+                                             default=0))
+                lines += ["", f"  {fence}", *[f"  {line}" for line in
+                                              check["message"].splitlines()], f"  {fence}"]
         lines.append("")
     return "\n".join(lines)
+
+
+def feedback_file(student):
+    """The feedback file's name: the student id where it is a safe file name, else
+    its safe form plus a digest of the id (distinct ids never share a file)."""
+    safe = _SAFE.sub("_", student)
+    if safe != student or not safe.strip("."):
+        safe += "-" + hashlib.sha256(student.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return safe + ".md"
 
 
 def summary_markdown(submissions, bins=5):
@@ -75,7 +89,7 @@ def main(argv=None):
     out = Path(args.feedback)
     out.mkdir(parents=True, exist_ok=True)
     for student, subs in by_student.items():
-        (out / f"{_SAFE.sub('_', student)}.md").write_text(feedback_markdown(student, subs))
+        (out / feedback_file(student)).write_text(feedback_markdown(student, subs))
     text = summary_markdown(submissions)
     if args.summary:
         with open(args.summary, "a") as f:

@@ -1032,3 +1032,44 @@ def test_cli_fails_loudly_and_grades_every_notebook(class_folder, tmp_path):
     raised = {c["id"]: c for c in subs["Ann  Lee"]["checks"]}["single_channel.backward_params"]
     assert not raised["passed"] and "could not use" in raised["message"]
     ET.parse(tmp_path / "j.xml")
+
+
+FENCE_BREAK = ("forward(x) raised ValueError: ```\n</details><img src=x onerror=alert(1)>\n"
+               "# All checks passed: 10 / 10\n````")
+
+
+def test_ci_feedback_is_one_file_per_student_and_escaped(tmp_path):
+    """autograder/ci_summary.py (the CI workflow's per-student feedback): a
+    student-controlled message that closes the code fence it is shown in (and
+    then writes headings, HTML, a fake score), a student id with markup, and
+    two distinct ids that the file-name sanitising mapped to one file ("Ann
+    Lee" and "Ann_Lee": one student's feedback overwrote the other's). Found by
+    this suite and fixed; no weakened grader needed: the assertions are on the
+    real writer."""
+    from autograder import ci_summary
+
+    assert sandbox.clean_text(FENCE_BREAK) == FENCE_BREAK  # the grader keeps it as text
+
+    def sub(student, score, message):
+        return {"student": student, "assignment": STAGE.name, "path": "", "score": score,
+                "max_score": 10, "checks": [{"id": "single_channel.forward", "points": 0,
+                                             "max_points": 3, "passed": False,
+                                             "message": message}]}
+
+    grades = tmp_path / "grades.json"
+    grades.write_text(json.dumps({"submissions": [
+        sub("Ann Lee", 0, FENCE_BREAK), sub("Ann_Lee", 7, "fine"),
+        sub("<b>mallory</b>", 1, "x")]}))
+    assert ci_summary.main([str(grades), "--feedback", str(tmp_path / "fb")]) == 0
+    files = {p.name: p.read_text() for p in (tmp_path / "fb").iterdir()}
+    assert len(files) == 3, sorted(files)
+    assert sum("7 / 10" in text for text in files.values()) == 1
+    ann = next(text for text in files.values() if "onerror" in text)
+    assert "7 / 10" not in ann
+    lines = ann.splitlines()
+    opening = next(i for i, line in enumerate(lines) if line.strip().startswith("```"))
+    fence = lines[opening].strip()
+    closing = next(i for i in range(opening + 1, len(lines)) if lines[i].strip() == fence)
+    inside = "\n".join(line[2:] for line in lines[opening + 1:closing])
+    assert inside == FENCE_BREAK  # the whole message, and only it, is in the code block
+    assert not any("<b>" in text for text in files.values())
