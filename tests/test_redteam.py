@@ -1073,3 +1073,42 @@ def test_ci_feedback_is_one_file_per_student_and_escaped(tmp_path):
     inside = "\n".join(line[2:] for line in lines[opening + 1:closing])
     assert inside == FENCE_BREAK  # the whole message, and only it, is in the code block
     assert not any("<b>" in text for text in files.values())
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "HOLE (reported to the lead, not fixed here): the 'nobody' fallback's list of what must "
+    "be unreadable (autograder/grade.py _hidden_paths) holds the student's own folder "
+    "(notebook.parent.parent) but not submitted/ (the other students) nor the course root "
+    "(gradebook.db)"))
+def test_nobody_fallback_refuses_when_other_students_or_the_gradebook_are_readable():
+    """Where bubblewrap cannot run, the worker runs as the user nobody, allowed
+    only when what it must not see is unreadable to nobody. In an nbgrader
+    course folder whose files are world-readable (the default umask), the other
+    students' submissions and the gradebook are readable by nobody: the
+    fallback must refuse (as it does for solutions/). No grading is needed:
+    the question is which paths the grader checks."""
+    import shutil
+    import tempfile
+
+    from autograder.isolation import nobody_problems
+
+    course = Path(tempfile.mkdtemp(prefix="redteam-course-"))
+    try:
+        os.chmod(course, 0o755)
+        notebooks = {}
+        for student in ("alice", "bob"):
+            nb = course / "submitted" / student / STAGE.name / STAGE.notebook
+            nb.parent.mkdir(parents=True)
+            nb.write_text("{}")
+            notebooks[student] = nb
+        (course / "gradebook.db").write_text("")
+        for folder, _dirs, files in os.walk(course):
+            os.chmod(folder, 0o755)
+            for name in files:
+                os.chmod(os.path.join(folder, name), 0o644)
+        problems = nobody_problems(autograder.grade._hidden_paths(notebooks["alice"]))
+        assert any(str(course / "submitted" / "bob") in p or str(course / "submitted") + " "
+                   in p + " " for p in problems), problems
+        assert any("gradebook.db" in p or f"{course} is readable" in p for p in problems), problems
+    finally:
+        shutil.rmtree(course)
