@@ -132,10 +132,10 @@ def grade(course, exchange, stages, log=None):
         done = []
 
         def progress(line, stage=stage, n=n, done=done, t0=t0):
-            match = re.search(r"Autograding .*?[/\\]submitted[/\\]([^/\\]+)[/\\]", line)
-            if match:
-                done.append(match.group(1))
-                log(f"  {stage.name}: grading {match.group(1)} ({len(done)}/{n}, "
+            student = graded_student(line)
+            if student:
+                done.append(student)
+                log(f"  {stage.name}: grading {student} ({len(done)}/{n}, "
                     f"{time.perf_counter() - t0:.0f} s)")
 
         nbgrader(["autograde", stage.name, "--force"], course, exchange,
@@ -146,6 +146,15 @@ def grade(course, exchange, stages, log=None):
                 f"({time.perf_counter() - t0:.0f} s)")
     nbgrader(["export"], course, exchange)
     return read_grades(course / "grades.csv")
+
+
+def graded_student(line):
+    """The student whose notebook an autograde log line starts grading, or None.
+
+    nbgrader logs "Autograding <course>/autograded/<student>/<stage>/<stage>.ipynb".
+    """
+    match = re.search(r"Autograding .*?[/\\]autograded[/\\]([^/\\]+)[/\\]", line)
+    return match.group(1) if match else None
 
 
 def read_grades(path):

@@ -133,3 +133,10 @@ def test_feedback_typesets_maths_offline(course):
     assert not re.search(r"<script[^>]+src=", html), "a script loaded from elsewhere"
     page = re.sub(r'<script id="cnn1d-mathjax">.*?</script>', "", html, flags=re.S)
     assert "cdnjs" not in page and "cdn.jsdelivr" not in page
+
+
+def test_autograde_progress_names_the_student():
+    line = ("[AutogradeApp | INFO] Autograding /c/course/autograded/alice.b/output_size/"
+            "output_size.ipynb")
+    assert flow.graded_student(line) == "alice.b"
+    assert flow.graded_student("[AutogradeApp | INFO] Sanitizing /c/submitted/alice/x") is None

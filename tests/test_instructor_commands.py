@@ -44,6 +44,25 @@ def test_the_readme_marks_three_blocks_covering_the_instructors_job():
         assert step in commands, step
 
 
+def link_venv(venv, target):
+    """A .venv at ``target`` that is ``venv`` without a copy of its 1 GB: its
+    files linked one by one. The console scripts (`.venv/bin/nbgrader`) keep
+    their interpreter, ``venv``'s own, whose real path the grader's sandbox
+    can mount (a symlink to the whole folder would leave the sandbox a dangling
+    link)."""
+    target.mkdir()
+    for entry in venv.iterdir():
+        if entry.name == "bin":
+            (target / "bin").mkdir()
+            for script in entry.iterdir():
+                (target / "bin" / script.name).symlink_to(script)
+        elif entry.is_file() and not entry.is_symlink():
+            shutil.copy2(entry, target / entry.name)
+        else:
+            (target / entry.name).symlink_to(entry)
+    (target / ".installed").touch()
+
+
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory):
     """A fresh clone, its environment (PATH without .venv/bin, HOME with the
@@ -51,7 +70,7 @@ def clone(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("instructor")
     kit, home, exchange = tmp / "kit", tmp / "home", tmp / "exchange"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(kit)], check=True)
-    (kit / ".venv").symlink_to(ROOT / ".venv")
+    link_venv(ROOT / ".venv", kit / ".venv")
     os.utime(kit / "pyproject.toml", (0, 0))  # the linked .venv is up to date: no reinstall
     (home / ".jupyter").mkdir(parents=True)
     exchange.mkdir()
