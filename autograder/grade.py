@@ -128,10 +128,16 @@ def code_digest(stage, answers):
 
 
 def _hidden_paths(path):
-    """What the user nobody must not read when it is the only barrier."""
-    hidden = [ROOT / "solutions", ROOT / "autograder", ROOT / "course", ROOT / "source"]
+    """What the user nobody must not read when it is the only barrier: the kit's
+    solutions, checks and sources, the gradebook, and every submission (the
+    ``submitted/`` folder above the notebook, or the folder of its student's
+    folder), with the course root's gradebook beside it."""
+    hidden = [ROOT / "solutions", ROOT / "autograder", ROOT / "course", ROOT / "source",
+              ROOT / "gradebook.db"]
     if path:
-        hidden.append(Path(path).resolve().parent.parent)
+        nb = Path(path).resolve()
+        tree = next((p for p in nb.parents if p.name == "submitted"), nb.parent.parent)
+        hidden += [tree, tree.parent / "gradebook.db"]
     return hidden
 
 

@@ -111,6 +111,7 @@ class Sandbox:
         self.generation = 0        # one per check child: proxies of an old child are void
         self.in_check = self.stage = None
         self.timeout, self.check_deadline = 30.0, None
+        self.stage_started = (None, time.perf_counter())
         self.ids = itertools.count(1)
         self.dirs = []
 
@@ -189,6 +190,10 @@ class Sandbox:
         except Exception as exc:  # noqa: BLE001 - the kit's code, not the student's
             raise SetupError(f"the setup cell of {stage} failed in the sandbox: "
                              f"{type(exc).__name__}: {exc}") from None
+        # Everything the stage's process does from here on (answer cells
+        # included) is the submission's: a check that budgets training time
+        # counts from this point (stage_clock), whatever ran in between.
+        self.stage_started = (self.cpu_seconds(), time.perf_counter())
         notes = []
         for grade_id, code in answers:
             try:
@@ -242,6 +247,15 @@ class Sandbox:
                 self._fail("the process running your code broke the grader's protocol")
             except SandboxError:
                 pass
+
+    def stage_clock(self):
+        """(seconds, what) used by the sandbox since the current stage's answer cells
+        began: cgroup CPU time, else wall-clock time."""
+        cpu0, wall0 = self.stage_started
+        cpu = self.cpu_seconds()
+        if cpu is not None and cpu0 is not None:
+            return cpu - cpu0, "CPU time"
+        return time.perf_counter() - wall0, "wall-clock time"
 
     def cpu_seconds(self):
         """CPU time of the whole sandbox so far (every process and thread, exited

@@ -18,10 +18,11 @@ feedback, so the attacks raise, at the end of the answer cell, an exception
 whose message carries what they found; the grader appends the first line of it
 to every failed check's message ("answer cell ... raised ...").
 
-Holes this suite found in the rebuilt grader: fixed ones are tested as they
-now hold (a student folder whose name is not UTF-8; the CI feedback files);
-open ones are ``xfail(strict=True)`` tests whose reason starts with "HOLE":
-when the hole is closed they XPASS, fail the run, and the marker goes.
+Holes this suite found in the rebuilt grader are tested as they now hold: a
+student folder whose name is not UTF-8; the CI feedback files; training done
+while the answer cells run (stage 5's clock now starts with them); the
+nobody fallback's list of what must be unreadable (now submitted/ and the
+gradebook too).
 """
 
 import contextlib
@@ -858,17 +859,13 @@ class Scratch1dCNNClassifier:
 
 
 @needs_bwrap
-@pytest.mark.xfail(strict=True, reason=(
-    "HOLE (reported to the lead, not fixed here): stage 5's time budget starts at fit(); "
-    "training done while the answer cells run (up to 30 s of wall time per cell, 3 cells) "
-    "happens before it and is free"))
 def test_training_done_while_the_answer_cells_run_is_not_free(monkeypatch):
     """check_accuracy itself, on a stand-in for MNIST-1D (tiny data, a test set
     whose labels a fixed rule gives, a budget of 1 s): the submission spends
     1.5 s of CPU "training" in its answer cell, before any check starts, and
     its fit() only copies the result. The budget covers training "however it
     is scheduled", so this should fail on time (or be refused while the cell
-    runs); today it passes."""
+    runs); it fails on time: the clock starts when the answer cells do."""
     import autograder.checks.training as training
     from autograder.checks import CheckFailed
     from course.cnn1d_helpers import Dataset
@@ -1080,11 +1077,6 @@ def test_ci_feedback_is_one_file_per_student_and_escaped(tmp_path):
     assert not any("<b>" in text for text in files.values())
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "HOLE (reported to the lead, not fixed here): the 'nobody' fallback's list of what must "
-    "be unreadable (autograder/grade.py _hidden_paths) holds the student's own folder "
-    "(notebook.parent.parent) but not submitted/ (the other students) nor the course root "
-    "(gradebook.db)"))
 def test_nobody_fallback_refuses_when_other_students_or_the_gradebook_are_readable():
     """Where bubblewrap cannot run, the worker runs as the user nobody, allowed
     only when what it must not see is unreadable to nobody. In an nbgrader
