@@ -84,7 +84,9 @@ def release(course, exchange, stages):
 def reference_answers(stage):
     """{grade_id: solution code without the solution delimiters} of a stage."""
     nb = nbformat.read(ROOT / "source" / stage.name / stage.notebook, as_version=4)
-    return {c.metadata.nbgrader["grade_id"]: re.sub(rf"\n[ \t]*(?:{BEGIN}|{END})", "", c.source)
+    return {c.metadata.nbgrader["grade_id"]: re.sub(
+        rf"(?:^|\n)[ \t]*(?:{BEGIN}|{END})\n?", lambda m: "\n" if m.start() else "",
+        c.source).strip("\n")
             for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")}
 
 
