@@ -240,8 +240,11 @@ class Cgroup:
     def join(self):
         """Move the calling process in (run in the child before exec)."""
         for folder in self.folders.values():
-            with open(folder / "cgroup.procs", "w") as procs:
-                procs.write("0")
+            fd = os.open(folder / "cgroup.procs", os.O_WRONLY)
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
 
     def cpu_seconds(self):
         """CPU time of every process and thread that ever ran in this cgroup."""

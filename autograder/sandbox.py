@@ -1,4 +1,4 @@
-"""The grader's side of the sandbox: one sandbox per submission, a fresh
+"""The grader's side of the sandbox: one sandbox per student, a fresh
 process per check, and proxies that make the submission's objects look
 local to the checks.
 
@@ -25,6 +25,7 @@ grader's own arrays; a reply that breaks the protocol ends the sandbox.
 import builtins
 import itertools
 import os
+import resource
 import select
 import shutil
 import signal
@@ -155,8 +156,8 @@ class Sandbox:
         self.dead = None
 
     def _preexec(self):
-        import resource
-
+        # Runs in the child between fork and exec, maybe while another thread
+        # of the grader holds a lock: no imports, no Python-level locks here.
         if self.cgroup:
             self.cgroup.join()
         limit = self.memory_mb << 20
