@@ -5,6 +5,7 @@ runs/demo/), so the repository's gradebook and folders are left alone.
 
 import functools
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from course import flow
@@ -36,9 +37,15 @@ def run_demo(workdir="runs/demo", stages=STAGES, log=None):
     log(f"released {', '.join(s.name for s in stages)}")
     names = {s.name for s in stages}
     todo = [(student, stage) for student, stage in submissions() if stage.name in names]
-    for i, (student, stage) in enumerate(todo, 1):
-        flow.submit(student, workdir, exchange, stage, answers_for(student, stage))
-        log(f"  submitted {i}/{len(todo)}: {student}, {stage.name}")
+    # two at a time: each is two nbgrader commands, mostly Python starting up
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        jobs = {pool.submit(flow.submit, student, workdir, exchange, stage,
+                            answers_for(student, stage)): (student, stage)
+                for student, stage in todo}
+        for i, job in enumerate(as_completed(jobs), 1):
+            job.result()
+            student, stage = jobs[job]
+            log(f"  submitted {i}/{len(todo)}: {student}, {stage.name}")
     log(f"submitted the sample class ({time.perf_counter() - t0:.0f} s); grading (nbgrader "
         "collect, autograde, generate_feedback, export; the course secret is the demo's, "
         "flow.DEMO_SECRET)...")
