@@ -105,7 +105,13 @@ def compute(submissions, assignment, secret, workers=1, scheduler=None, progress
                                          key=f"grade-{assignment}-{job[0]}")
                            for job in jobs]
                 for future in as_completed(futures):
-                    key, data = future.result()
+                    try:
+                        key, data = future.result()
+                    except Exception as exc:  # noqa: BLE001 - the grader failed there
+                        raise GraderError(
+                            f"{future.key}: grading failed on the Dask cluster: {exc!r} (the "
+                            "workers must run in the kit checkout, with its packages and "
+                            "bubblewrap)") from exc
                     results[key] = result_from_dict(data)
                     bar.update()
         else:

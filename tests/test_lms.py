@@ -112,8 +112,12 @@ def test_canvas_round_trip(tmp_path):
     _nb(["export", "--exporter=course.lms.CanvasExport", "--to=canvas.csv"], course)
     rows = list(csv.reader((course / "canvas.csv").open()))
     assert rows[0] == [*CANVAS_ROSTER[0], STAGE.name, f"{STAGE.name} late"]
-    assert rows[1][0] == "Points Possible" and rows[1][5] == f"{STAGE.max_score:g}"
-    full = STAGE.max_score
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        possible = gb.find_assignment(STAGE.name).max_score  # written answers included
+    assert rows[1][0] == "Points Possible" and rows[1][5] == f"{possible:g}"
+    full = STAGE.max_score  # the autograded points; the written answers wait for formgrader
     by_login = {r[3]: r for r in rows[2:]}
     assert set(by_login) == {"ada", "charles", "grace", "dan"}
     assert by_login["ada"][5:] == [f"{full:g}", "on time"]
