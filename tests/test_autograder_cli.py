@@ -28,8 +28,8 @@ def _submission(tree, student, answers):
     return folder / STAGE.notebook
 
 
-def _run(*args, cwd=ROOT):
-    env = dict(os.environ, PYTHONPATH="")
+def _run(*args, cwd=ROOT, secret="test-secret"):
+    env = dict(os.environ, PYTHONPATH="", CNN1D_GRADER_SECRET=secret)
     return subprocess.run([sys.executable, "-m", "autograder", *args], cwd=cwd,
                           capture_output=True, text=True, env=env)
 
@@ -66,7 +66,7 @@ def test_junit_and_markdown_reports(graded_tree):
     failures = suites.findall(".//failure")
     assert len(failures) == len(STAGE.checks)  # bob's
     md = (tmp / "r.md").read_text()
-    assert "| ada | single_channel | 10 / 10 |" in md and "## Failed checks" in md
+    assert "| ada | single\\_channel | 10 / 10 |" in md and "## Failed checks" in md
 
 
 def test_regrade_is_identical_and_seeds_depend_on_student_and_secret(tmp_path):
@@ -80,6 +80,14 @@ def test_regrade_is_identical_and_seeds_depend_on_student_and_secret(tmp_path):
     assert seed != derive_seed("single_channel.forward", "dee", "s1")
     assert seed != derive_seed("single_channel.forward", "cy", "s2")
     assert seed != derive_seed("single_channel.backward_dx", "cy", "s1")
+    # and on the submission's code: another submission sees other inputs
+    assert seed != derive_seed("single_channel.forward", "cy", "s1", digest="abc")
+
+
+def test_no_secret_is_a_configuration_error(tmp_path):
+    path = _submission(tmp_path, "cy", reference_answers(STAGE))
+    proc = _run("grade", str(path), secret="")
+    assert proc.returncode == 2 and "CNN1D_GRADER_SECRET" in proc.stderr
 
 
 @pytest.mark.parametrize("args", [["grade", "/no/such/path"], ["grade"], ["fly"],
