@@ -269,20 +269,24 @@ def _student_of(nb_path):
     return parts[-2] if len(parts) >= 2 else "student"
 
 
+def failed_result(student, nb_path, reason):
+    """A result whose every check failed with ``reason`` (the notebook's stage by
+    its name or answer cells, when it has one)."""
+    result = SubmissionResult(student=student, assignment=Path(nb_path).stem, path=str(nb_path))
+    stage = _stage_of_file(nb_path)
+    if stage is not None:
+        result.assignment, result.max_score = stage.name, stage.max_score
+        result.checks = [CheckResult(f"{stage.name}.{c.name}", 0.0, c.points, False,
+                                     clean_text(reason)) for c in stage.checks]
+    return result
+
+
 def grade_path(student, nb_path, secret=None, sandbox=None, box=None):
     """Read and grade one notebook file (used by the CLI, possibly in a pool)."""
     try:
         nb = nbformat.read(nb_path, as_version=4)
     except Exception as exc:  # noqa: BLE001 - unreadable JSON is the submission's fault
-        result = SubmissionResult(student=student, assignment=Path(nb_path).stem,
-                                  path=str(nb_path))
-        stage = _stage_of_file(nb_path)
-        if stage is not None:
-            result.assignment, result.max_score = stage.name, stage.max_score
-            result.checks = [CheckResult(f"{stage.name}.{c.name}", 0.0, c.points, False,
-                                         clean_text(f"the notebook could not be read: {exc}"))
-                             for c in stage.checks]
-        return result
+        return failed_result(student, nb_path, f"the notebook could not be read: {exc}")
     stage = detect_stage(nb_path, nb)
     return grade_notebook(nb, stage, student=student, secret=secret, path=nb_path,
                           sandbox=sandbox, box=box)

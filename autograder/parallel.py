@@ -8,7 +8,8 @@ share a sandbox.
 
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
-from .grade import GraderError, grade_student
+from .grade import GraderError, failed_result, grade_student
+from .isolation import IsolationError
 
 
 def _jobs(submissions):
@@ -21,7 +22,15 @@ def _jobs(submissions):
 
 def _one(job):
     student, items, secret, sandbox, split = job
-    results = grade_student(student, [p for _, p in items], secret, sandbox, split)
+    paths = [p for _, p in items]
+    try:
+        results = grade_student(student, paths, secret, sandbox, split)
+    except (GraderError, IsolationError):
+        raise  # the grader's own failure: exit 1 for the run, said once
+    except Exception as exc:  # noqa: BLE001 - never lose the rest of the class
+        results = [failed_result(student, path, f"the grader could not grade this notebook "
+                                 f"({type(exc).__name__}: {exc}); ask your instructor")
+                   for path in paths]
     return list(zip([i for i, _ in items], results, strict=True))
 
 

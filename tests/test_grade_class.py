@@ -41,3 +41,35 @@ def test_a_class_of_50_with_two_workers(tmp_path):
                         workers=2, progress=False)
     assert len(results) == 50
     assert {r.student: r.score for r in results} == expected
+
+
+def test_one_student_that_breaks_the_grader_costs_only_that_student(monkeypatch, tmp_path):
+    """Whatever goes wrong while one student is graded (here: an error the
+    grader did not foresee), every other student is graded and the broken
+    one gets a result whose checks say why."""
+    import autograder.parallel as parallel
+    from course.stages import get_stage
+
+    stage = get_stage("single_channel")
+    real = parallel.grade_student
+
+    def flaky(student, paths, *args):
+        if student == "broken":
+            raise RuntimeError("something unforeseen")
+        return real(student, paths, *args)
+
+    monkeypatch.setattr(parallel, "grade_student", flaky)
+    release = Path(__file__).resolve().parents[1] / "release" / stage.name / stage.notebook
+    jobs = []
+    for student in ("broken", "fine"):
+        folder = tmp_path / student / stage.name
+        folder.mkdir(parents=True)
+        (folder / stage.notebook).write_bytes(release.read_bytes())
+        jobs.append((student, folder / stage.notebook))
+    with pytest.raises(RuntimeError):  # unguarded, it would end the class run
+        flaky("broken", [jobs[0][1]], "test-secret", None, 1)
+    broken, fine = grade_all(jobs, secret="test-secret", progress=False)
+    assert len(broken.checks) == len(stage.checks) and broken.score == 0
+    assert all("could not grade this notebook" in c.message for c in broken.checks)
+    assert fine.student == "fine" and len(fine.checks) == len(stage.checks)
+    assert all("not implemented yet" in c.message for c in fine.checks)
