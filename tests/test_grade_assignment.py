@@ -24,7 +24,7 @@ from course.stages import get_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGE = get_stage("single_channel")
-STUDENTS = ("reference", "untouched", "flipped_kernel", "cheater")
+STUDENTS = ("reference", "untouched", "cheater")
 SECRET = "test-secret-grade-assignment"
 ENV = dict(tool_env(), CNN1D_GRADER_SECRET=SECRET, PYTHONPATH=str(ROOT))
 
