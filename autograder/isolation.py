@@ -116,11 +116,13 @@ def bwrap_command(python, worker_dir, scratch_mb, extra_binds=()):
         "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
         "--unshare-cgroup-try", "--hostname", "sandbox",
         "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--disable-userns",
+        # the writable places first: the binds that follow may lie below them
+        # (a kit checked out under /tmp) and must not be hidden by them
+        "--size", str(16 << 20), "--tmpfs", "/tmp",
+        "--size", str(scratch_mb << 20), "--tmpfs", "/home/student",
         *_system_binds(), *binds,
         "--ro-bind", str(worker_dir), "/opt/grader",
         "--proc", "/proc", "--dev", "/dev",
-        "--size", str(scratch_mb << 20), "--tmpfs", "/home/student",
-        "--size", str(16 << 20), "--tmpfs", "/tmp",
         "--chdir", "/home/student", "--clearenv",
         "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/home/student",
         "--setenv", "LANG", "C.UTF-8", "--setenv", "MPLBACKEND", "Agg",
