@@ -65,7 +65,8 @@ def test_drift_in_a_solution_cell_is_detected(tmp_path):
     shutil.copytree(ROOT / "source" / stage.name, tmp_path / "source" / stage.name)
     path = tmp_path / "source" / stage.name / stage.notebook
     nb = nbformat.read(path, as_version=4)
-    answer = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution"))
+    answer = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")
+                  and c.cell_type == "code" and "+ 1" in c.source)
     answer.source = answer.source.replace("+ 1", "+ 2", 1)
     nbformat.write(nb, path)
     assert build_source(root=tmp_path, check=True, stages=[stage]) == [path]

@@ -162,7 +162,7 @@ def check_no_side_effects(ns, rng):
     """A correct forward and backward leave x, w, b and dout unchanged; forward
     returns an ndarray. (A layer that computes nothing earns nothing here.)"""
     cls = need(ns, "Conv1d")
-    x, w, b = next(_cases(rng, 1))
+    x, w, b = next(_cases(rng, 2))  # C_in, C_out >= 2: a layer that reads one channel shows
     dout = rng.standard_normal(_out_shape(x, w))
     keep = [a.copy() for a in (x, w, b, dout)]
     given = [place(cls, a) for a in keep]  # the grader keeps its own copies
