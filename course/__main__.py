@@ -8,6 +8,10 @@ build   Write the solution cells from solutions/, copy the student helpers
         and regenerate release/ with nbgrader (--check: only report drift).
 demo    Grade the sample class (reference, untouched release, buggy
         students) through nbgrader and print the grade table.
+experiment
+        Stage 5's table: logistic regression, MLP and CNN on MNIST-1D
+        (paper's recipe and ours), shuffled MNIST-1D and MNIST-784, over
+        seeds; writes course/data/experiment.json and docs/experiment.md.
 new-check
         Scaffold a graded check: its course/stages.py entry, a failing
         check stub, a test cell in the source notebook and a test file
@@ -56,6 +60,19 @@ def _parser():
     demo.add_argument("--workdir", default="runs/demo", help="default: %(default)s")
     demo.add_argument("--stage", action="append", default=None, metavar="NAME",
                       help="only this stage (repeatable); default: all")
+    experiment = sub.add_parser("experiment", help="stage 5's table: models x recipes x data "
+                                                   "sets over seeds (about 10 minutes)")
+    experiment.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                            help="default: %(default)s")
+    experiment.add_argument("--dataset", action="append", default=None,
+                            choices=["mnist1d", "mnist1d shuffled", "mnist"],
+                            help="only this data set (repeatable); default: all")
+    experiment.add_argument("--steps", type=_positive_int, default=None,
+                            help="override every recipe's steps (a smoke test)")
+    experiment.add_argument("--json", default=None, metavar="FILE",
+                            help="default: course/data/experiment.json")
+    experiment.add_argument("--markdown", default=None, metavar="FILE",
+                            help="default: docs/experiment.md")
     grade = sub.add_parser("grade", help="grade an nbgrader assignment in parallel into the "
                                          "gradebook (run in the course root)")
     grade.add_argument("assignment", metavar="ASSIGNMENT", help="the stage, e.g. single_channel")
@@ -156,6 +173,12 @@ def main(argv=None):
         print(f"grades CSV:    {course / 'grades.csv'}")
         minutes, seconds = divmod(round(time.perf_counter() - t0), 60)
         print(f"total time:    {minutes} min {seconds:02d} s")
+    elif args.command == "experiment":
+        from course import experiment as ex
+
+        out = ex.main(seeds=args.seeds, json_path=args.json or ex.JSON_PATH,
+                      md_path=args.markdown or ex.MD_PATH, only=args.dataset, steps=args.steps)
+        print(ex.markdown(out["summary"], out["meta"]))
     elif args.command == "grade":
         from autograder.distributed import grade_assignment
         from autograder.grade import GraderError, read_secret
