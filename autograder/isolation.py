@@ -110,6 +110,11 @@ def bwrap_command(python, worker_dir, scratch_mb, extra_binds=()):
     for path in sorted({*python_paths(), *extra_binds}):
         if path != "/usr" and not path.startswith("/usr/"):  # /usr is bound whole
             binds += ["--ro-bind", path, path]
+    # a venv reached through a symbolic link: python runs by that path, so the
+    # real folder appears there too
+    prefix = os.path.abspath(sys.prefix)
+    if os.path.realpath(prefix) != prefix:
+        binds += ["--ro-bind", os.path.realpath(prefix), prefix]
     return [
         shutil.which("bwrap") or "bwrap",
         "--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY),
