@@ -177,8 +177,15 @@ def grade_notebook(nb, stage, student="", secret=None, path="", sandbox=None, bo
                 if box.dead or box.stage != stage.name:
                     try:
                         notes = box.start(stage.name, setup, answers)
-                    except SetupError as exc:
-                        raise GraderError(str(exc)) from None
+                    except SetupError:
+                        # maybe the work of another notebook graded in this sandbox
+                        # (a file of the scratch removed): once more, in a fresh one
+                        box.kill()
+                        box.dead = "restarted after a failed setup"
+                        try:
+                            notes = box.start(stage.name, setup, answers)
+                        except SetupError as exc:
+                            raise GraderError(str(exc)) from None
                 ns = box.begin_check(check.timeout)
                 run_check(check_id, ns, student=student, secret=secret, digest=digest)
                 passed, message = True, "passed"

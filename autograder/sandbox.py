@@ -237,6 +237,28 @@ class Sandbox:
             return
         self.stage = None
         self._ended({"op": "quit"})
+        self._sweep()
+
+    def _sweep(self):
+        """Kill what a stage left running in the sandbox (a process its code
+        started): the next notebook starts with the template process alone.
+        Processes are told apart by their pid inside the sandbox's PID
+        namespace (the kernel's NSpid), never by anything they say."""
+        if self.barrier != "bwrap" or not self.cgroup or self.dead:
+            return
+        for pid in self.cgroup.pids():
+            try:
+                with open(f"/proc/{pid}/status") as status:
+                    line = next(row for row in status if row.startswith("NSpid:"))
+            except (OSError, StopIteration):
+                continue
+            inner = line.split()[1:]
+            # bwrap itself has one level; its init is 1 inside, the template 2
+            if len(inner) >= 2 and int(inner[-1]) > 2:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
 
     def _ended(self, header):
         try:

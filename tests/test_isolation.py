@@ -26,3 +26,29 @@ def test_writable_places_are_mounted_before_the_binds(tmp_path):
     for flag in ("--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc",
                  "--unshare-uts", "--die-with-parent", "--new-session"):
         assert flag in cmd
+
+
+def test_a_notebook_leaves_nothing_running_for_the_next(monkeypatch):
+    """Audit hook off (it would refuse the fork): a process an answer cell
+    starts is killed when its notebook ends, told apart by its pid in the
+    sandbox's PID namespace; the next notebook starts beside the template alone."""
+    import pytest
+
+    import autograder.sandbox as sandbox
+    from autograder.grade import stage_assets
+    from autograder.isolation import bwrap_works
+    from course.stages import get_stage
+
+    if bwrap_works() or os.getuid() != 0:
+        pytest.skip("needs root and bubblewrap (a cgroup per sandbox)")
+    monkeypatch.setattr(sandbox, "AUDIT_HOOK", False)
+    stage = get_stage("single_channel")
+    box = sandbox.Sandbox({stage.name: stage_assets(stage)}, "bwrap")
+    try:
+        box.start(stage.name, "import os", [("stray", "import os, time\nif os.fork() == 0:\n"
+                                                       "    time.sleep(120)\n    os._exit(0)\n")])
+        assert len(box.cgroup.pids()) == 5  # bwrap, its init, the template, the stage, the stray
+        box.end_stage()
+        assert len(box.cgroup.pids()) == 3  # bwrap, its init, the template
+    finally:
+        box.close()
