@@ -246,6 +246,7 @@ class Sandbox:
         namespace (the kernel's NSpid), never by anything they say."""
         if self.barrier != "bwrap" or not self.cgroup or self.dead:
             return
+        killed = []
         for pid in self.cgroup.pids():
             try:
                 with open(f"/proc/{pid}/status") as status:
@@ -257,8 +258,13 @@ class Sandbox:
             if len(inner) >= 2 and int(inner[-1]) > 2:
                 try:
                     os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
                 except (ProcessLookupError, PermissionError):
                     pass
+        deadline = time.monotonic() + 2  # gone once the sandbox's init has reaped them
+        while killed and time.monotonic() < deadline:
+            killed = [pid for pid in killed if pid in self.cgroup.pids()]
+            time.sleep(0.01)
 
     def _ended(self, header):
         try:
