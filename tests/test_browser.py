@@ -37,6 +37,7 @@ sync_api = pytest.importorskip("playwright.sync_api")
 from course import flow  # noqa: E402
 from course.sample_class import answers_for  # noqa: E402
 from course.stages import get_stage  # noqa: E402
+from tests import docblocks  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -90,11 +91,13 @@ def lab(tmp_path_factory):
     args = (f"--no-browser --ip=127.0.0.1 --port={port} --ServerApp.port_retries=0 "
             f"--IdentityProvider.token={token} --LabApp.news_url=None "
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate")
+    # README's block as written; make takes LAB, LAB_STAGES and LAB_ARGS from
+    # the environment (they are `?=` variables)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MAKEFLAGS")}
+    env.update(LAB=str(folder), LAB_STAGES=STAGE.name, LAB_ARGS=args)
     log = open(folder.parent / "lab.log", "w+")  # closed below
     proc = subprocess.Popen(
-        ["make", "--no-print-directory", "-C", str(ROOT), "lab", f"LAB={folder}",
-         f"LAB_STAGES={STAGE.name}", f"LAB_ARGS={args}"],
+        ["bash", "-c", docblocks.block("README.md", "make lab")], cwd=ROOT,
         stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
