@@ -302,18 +302,23 @@ def grade_path(student, nb_path, secret=None, sandbox=None, box=None):
 def grade_student(student, paths, secret, sandbox=None, split=1):
     """Grade one student's notebooks; results in the order of ``paths``.
 
-    The notebooks share one sandbox (numpy and matplotlib imported once), or,
-    with ``split`` > 1, stage 5 (by far the longest: it trains a network)
-    gets a sandbox of its own, graded in a second thread at the same time.
+    Notebooks whose stages release the same files (stages 1-4: the helper
+    module) share one sandbox (numpy and matplotlib imported once); a stage
+    with other files (stage 5, whose ``cnn1d_reference.py`` holds the
+    answers of stages 2-4) gets a sandbox of its own, so that no notebook is
+    ever graded beside another stage's files, whatever lies in the student's
+    folders. With ``split`` > 1 the sandboxes are graded in parallel threads.
     A notebook that cannot be read, or whose grading fails for a reason of
     its own, gets a result whose checks say why: every notebook has a result.
     """
     stage_of = {str(path): _stage_of_file(path) for path in paths}
-    groups = [list(paths)]
-    if split > 1:
-        slow = [p for p in paths if getattr(stage_of[str(p)], "name", "") == "training"]
-        rest = [p for p in paths if p not in slow]
-        groups = [g for g in (slow, rest) if g]
+    by_assets = {}
+    for path in paths:
+        stage = stage_of[str(path)] or STAGES[0]
+        by_assets.setdefault(tuple(sorted(stage.assets)), []).append(path)
+    # the longest group (stage 5 trains a network) first
+    groups = sorted(by_assets.values(), key=lambda g: not any(
+        getattr(stage_of[str(p)], "name", "") == "training" for p in g))
 
     def grade_group(group):
         stages = []
@@ -328,12 +333,13 @@ def grade_student(student, paths, secret, sandbox=None, split=1):
             box.close()
 
     results = {}
-    if len(groups) == 1:
-        results.update(grade_group(groups[0]))
+    if len(groups) == 1 or split == 1:
+        for group in groups:
+            results.update(grade_group(group))
     else:
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(len(groups)) as pool:
+        with ThreadPoolExecutor(min(len(groups), split)) as pool:
             for done in pool.map(grade_group, groups):
                 results.update(done)
     return [results[str(path)] for path in paths]

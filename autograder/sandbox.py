@@ -93,7 +93,9 @@ class Sandbox:
     ----------
     assets : dict of str to iterable of Path
         For each stage graded here, the files readable by its code (the
-        stage's student helpers); each stage sees only its own on sys.path.
+        stage's student helpers): the same files for every stage of one
+        sandbox (ValueError otherwise), so that nothing of another stage is
+        ever within reach of a notebook's code.
     barrier : {"bwrap", "nobody", "none"}
         The operating-system barrier (see autograder/isolation.py).
     memory_mb, cpu_seconds, max_pids, scratch_mb : int
@@ -104,6 +106,11 @@ class Sandbox:
     def __init__(self, assets, barrier="bwrap", memory_mb=3072, cpu_seconds=600,
                  max_pids=64, scratch_mb=64):
         self.assets = {stage: [Path(a) for a in files] for stage, files in assets.items()}
+        if len({tuple(sorted(map(str, files))) for files in self.assets.values()}) > 1:
+            # one stage's files (stage 5's reference layers) must never be
+            # readable where another stage's notebook runs
+            raise ValueError(f"stages with different files cannot share a sandbox: "
+                             f"{sorted(self.assets)}")
         self.barrier = barrier
         self.memory_mb, self.cpu_limit = memory_mb, cpu_seconds
         self.max_pids, self.scratch_mb = max_pids, scratch_mb
