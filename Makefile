@@ -41,16 +41,18 @@ print-course-id:
 	@echo $(COURSE_ID)
 
 # Grading runs every submission in a bubblewrap sandbox (autograder/isolation.py).
-# As root (CI, Docker, a hub), install Debian's bubblewrap when it is missing;
+# As root (CI, Docker, a hub), install Debian's bubblewrap and python3-seccomp when missing;
 # otherwise say how: grading refuses to run without a sandbox.
 sandbox:
-	@command -v bwrap >/dev/null && exit 0; \
+	@command -v bwrap >/dev/null && /usr/bin/python3 -c "import seccomp" 2>/dev/null && exit 0; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  (apt-get install -y -qq bubblewrap >/dev/null 2>&1 || \
-	   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap)); \
+	  (apt-get install -y -qq bubblewrap python3-seccomp >/dev/null 2>&1 || \
+	   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    bubblewrap python3-seccomp)); \
 	else \
-	  echo "bubblewrap (bwrap) is missing: grading needs it. Install it:" \
-	       "sudo apt-get install bubblewrap (Debian/Ubuntu), sudo dnf install bubblewrap (Fedora)"; \
+	  echo "bubblewrap (bwrap) or libseccomp's Python bindings are missing: grading needs" \
+	       "both. Install them: sudo apt-get install bubblewrap python3-seccomp" \
+	       "(Debian/Ubuntu), sudo dnf install bubblewrap python3-libseccomp (Fedora)"; \
 	  exit 1; \
 	fi
 

@@ -39,9 +39,47 @@ from pathlib import Path
 
 NOBODY = 65534
 BARRIERS = ("bwrap", "nobody", "none")
-INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`; "
-                "Fedora: `sudo dnf install bubblewrap`) and make sure unprivileged user "
+INSTALL_HINT = ("install bubblewrap and libseccomp's Python bindings (Debian/Ubuntu: "
+                "`sudo apt-get install bubblewrap python3-seccomp`; Fedora: `sudo dnf install "
+                "bubblewrap python3-libseccomp`) and make sure unprivileged user "
                 "namespaces are allowed (sysctl kernel.unprivileged_userns_clone=1)")
+
+#: System calls a grader's worker never makes, refused (EPERM) by the sandbox's
+#: seccomp filter: other processes' memory, mounts and namespaces, the kernel
+#: keyring, eBPF and perf, kernel modules and the machine's clock, io_uring
+#: (which would run the others past the filter).
+SECCOMP_DENIED = (
+    "ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "kcmp",
+    "mount", "umount2", "pivot_root", "chroot", "unshare", "setns", "move_mount", "open_tree",
+    "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr",
+    "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd",
+    "init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load",
+    "reboot", "swapon", "swapoff", "acct", "quotactl", "syslog", "vhangup",
+    "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
+    "open_by_handle_at", "name_to_handle_at", "iopl", "ioperm", "lookup_dcookie",
+    "fanotify_init", "io_uring_setup", "io_uring_enter", "io_uring_register",
+)
+#: clone() flags that make namespaces: refused too (clone3, whose flags a
+#: filter cannot read, says ENOSYS, so that the C library falls back to clone).
+CLONE_NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000,
+                         0x20000000, 0x40000000)  # NEWNS CGROUP UTS IPC USER PID NET
+SECCOMP_OFF = False  #: tests turn the filter off to show what it refuses
+_SECCOMP_SCRIPT = """
+import errno, json, sys
+import seccomp
+denied, clone_flags = json.loads(sys.argv[1])
+f = seccomp.SyscallFilter(seccomp.ALLOW)
+for name in denied:
+    try:
+        f.add_rule(seccomp.ERRNO(errno.EPERM), name)
+    except (RuntimeError, ValueError, OSError):
+        pass  # not a system call of this architecture
+f.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
+for flag in clone_flags:
+    f.add_rule(seccomp.ERRNO(errno.EPERM), "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
+sys.stdout.flush()
+f.export_bpf(sys.stdout)
+"""
 
 
 class IsolationError(RuntimeError):
@@ -104,8 +142,45 @@ def _system_binds():
     return args
 
 
-def bwrap_command(python, worker_dir, scratch_mb, extra_binds=()):
-    """The bubblewrap command line that starts ``python -I worker.py`` in a sandbox."""
+@functools.cache
+def seccomp_program():
+    """The seccomp filter's BPF program (bytes), built by libseccomp's Python
+    bindings: this interpreter's, else the system's ``python3`` (Debian's
+    ``python3-seccomp``). IsolationError when neither can build it."""
+    import json
+
+    args = [json.dumps([SECCOMP_DENIED, CLONE_NAMESPACE_FLAGS])]
+    tried = []
+    for python in dict.fromkeys([sys.executable, "/usr/bin/python3", shutil.which("python3")]):
+        if not python or not os.path.exists(python):
+            continue
+        try:
+            done = subprocess.run([python, "-I", "-c", _SECCOMP_SCRIPT, *args],
+                                  capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            tried.append(f"{python}: {exc}")
+            continue
+        if done.returncode == 0 and done.stdout and len(done.stdout) % 8 == 0:
+            return done.stdout
+        tried.append(f"{python}: " + done.stderr.decode(errors="replace").strip()
+                     .splitlines()[-1:][0] if done.stderr.strip() else f"{python}: no output")
+    raise IsolationError("the sandbox's seccomp filter cannot be built: libseccomp's Python "
+                         f"bindings are missing ({'; '.join(tried)}). To fix: {INSTALL_HINT}")
+
+
+def seccomp_fd():
+    """A file descriptor holding the filter, for bwrap's --seccomp (one per sandbox:
+    bwrap reads it to the end); the caller closes it."""
+    program = seccomp_program()
+    fd = os.memfd_create("cnn1d-seccomp")
+    os.write(fd, program)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def bwrap_command(python, worker_dir, scratch_mb, extra_binds=(), seccomp=None):
+    """The bubblewrap command line that starts ``python -I worker.py`` in a sandbox
+    (with the seccomp filter read from the file descriptor ``seccomp``)."""
     binds = []
     for path in sorted({*python_paths(), *extra_binds}):
         if path != "/usr" and not path.startswith("/usr/"):  # /usr is bound whole
@@ -128,6 +203,9 @@ def bwrap_command(python, worker_dir, scratch_mb, extra_binds=()):
         *_system_binds(), *binds,
         "--ro-bind", str(worker_dir), "/opt/grader",
         "--proc", "/proc", "--dev", "/dev",
+        # /dev itself read-only, its shm a small tmpfs: no unbounded place to write
+        "--size", str(8 << 20), "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
+        *([] if seccomp is None else ["--seccomp", str(seccomp)]),
         "--chdir", "/home/student", "--clearenv",
         "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/home/student",
         "--setenv", "LANG", "C.UTF-8", "--setenv", "MPLBACKEND", "Agg",
@@ -143,12 +221,20 @@ def bwrap_works():
     if shutil.which("bwrap") is None:
         return "bubblewrap (bwrap) is not installed"
     probe = Path(__file__).with_name("worker.py").parent
-    cmd = bwrap_command(sys.executable, probe, 1)
+    try:
+        fd = None if SECCOMP_OFF else seccomp_fd()
+    except IsolationError as exc:
+        return str(exc)
+    cmd = bwrap_command(sys.executable, probe, 1, seccomp=fd)
     cmd = cmd[:cmd.index(sys.executable)] + [sys.executable, "-I", "-c", "import numpy"]
     try:
-        done = subprocess.run(cmd, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+        done = subprocess.run(cmd, capture_output=True, timeout=60, stdin=subprocess.DEVNULL,
+                              pass_fds=() if fd is None else (fd,))
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"bwrap could not start: {exc}"
+    finally:
+        if fd is not None:
+            os.close(fd)
     if done.returncode != 0:
         return "bwrap failed: " + done.stderr.decode(errors="replace").strip()[:300]
     return ""

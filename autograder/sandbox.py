@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import isolation
 from .isolation import NOBODY, Cgroup, bwrap_command
 from .worker import Codec, WireError, pack, unpack
 
@@ -137,8 +138,10 @@ class Sandbox:
             for name in files:
                 os.chmod(os.path.join(folder, name), 0o644)
         self.cgroup = Cgroup(self.memory_mb, self.max_pids)
+        filter_fd = None
         if self.barrier == "bwrap":
-            cmd = bwrap_command(sys.executable, code_dir, self.scratch_mb)
+            filter_fd = None if isolation.SECCOMP_OFF else isolation.seccomp_fd()
+            cmd = bwrap_command(sys.executable, code_dir, self.scratch_mb, seccomp=filter_fd)
             if not AUDIT_HOOK:
                 cmd.append("no-audit-hook")
             env, cwd = {"PATH": "/usr/bin:/bin"}, "/"
@@ -154,10 +157,14 @@ class Sandbox:
                    "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
                    "MKL_NUM_THREADS": "1"}
             cwd = scratch
-        self.proc = subprocess.Popen(
-            cmd, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
-            preexec_fn=self._preexec)
+        try:
+            self.proc = subprocess.Popen(
+                cmd, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+                pass_fds=() if filter_fd is None else (filter_fd,), preexec_fn=self._preexec)
+        finally:
+            if filter_fd is not None:
+                os.close(filter_fd)
         os.set_blocking(self.proc.stdin.fileno(), False)
         self.codec = _ProxyCodec(self)
         self.dead = None

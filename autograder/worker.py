@@ -186,7 +186,10 @@ def _install_audit_hook(scratch, read_roots):
         "os.remove", "os.rename", "os.rmdir", "shutil.rmtree", "os.link", "os.symlink",
         "os.truncate", "os.setxattr", "os.utime", "mmap.__new__",
     })
-    blocked_modules = frozenset({"ctypes", "_ctypes", "cffi"})
+    # C-level openers that raise no "open" event: sqlite3 is judged below by
+    # the path it connects to; the dbm modules are refused whole
+    blocked_modules = frozenset({"ctypes", "_ctypes", "cffi", "_dbm", "_gdbm", "dbm.gnu",
+                                 "dbm.ndbm", "_tkinter", "readline"})
 
     def inside(path, root):
         return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
@@ -202,6 +205,15 @@ def _install_audit_hook(scratch, read_roots):
         if event == "import" and args and args[0] in blocked_modules:
             raise PermissionError(f"the grader does not allow importing {args[0]} in a "
                                   "submission")
+        if event == "sqlite3.connect" and args:
+            database = args[0]
+            if database in (":memory:", b":memory:", "") or (
+                    isinstance(database, str | bytes)  # a file: URI names any path
+                    and not os.fsdecode(database).lower().startswith("file:")
+                    and inside(os.path.realpath(os.fsdecode(database)), scratch)):
+                return
+            raise PermissionError("the grader does not allow sqlite3 databases outside the "
+                                  "scratch folder in a submission")
         if event == "open" and args:
             target = args[0]
             if not isinstance(target, str | bytes):  # a file descriptor: no path to judge

@@ -21,7 +21,10 @@ def test_a_venv_reached_through_a_symbolic_link_is_bound_at_that_path(tmp_path, 
 def test_writable_places_are_mounted_before_the_binds(tmp_path):
     cmd = bwrap_command(sys.executable, tmp_path, 1)
     first_bind = cmd.index("--ro-bind")
-    assert max(i for i, arg in enumerate(cmd) if arg == "--tmpfs") < first_bind
+    assert max(i for i, arg in enumerate(cmd)
+               if arg == "--tmpfs" and cmd[i + 1] != "/dev/shm") < first_bind
+    # /dev read-only once its small /dev/shm is mounted
+    assert cmd.index("--remount-ro") > cmd.index("--dev") and "/dev/shm" in cmd
     assert "/opt/grader" in [dest for _, dest in _binds(cmd)]
     for flag in ("--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc",
                  "--unshare-uts", "--die-with-parent", "--new-session"):

@@ -10,13 +10,12 @@ are in each test's docstring.
 import contextlib
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-from test_redteam import SECRET, WHY_NO_BWRAP, loot, needs_bwrap, notebook, only
+from test_redteam import SECRET, loot, needs_bwrap, notebook, only
 
 import autograder.grade as grade
 import autograder.sandbox as sandbox
@@ -102,3 +101,140 @@ def test_a_sandbox_refuses_stages_with_different_files():
     stage3, stage5 = get_stage("multi_channel"), get_stage("training")
     with pytest.raises(ValueError, match="different files"):
         sandbox.Sandbox({s.name: grade.stage_assets(s) for s in (stage3, stage5)})
+
+
+# --------------------------------------------------------------------------
+# 5. Below the audit hook: system calls, /dev, sqlite3, the zygote's frames
+# --------------------------------------------------------------------------
+
+BOMB = 100  # processes the frame-walking bomb starts (the sandbox allows 64)
+
+BELOW_THE_HOOK = r'''
+import json as _json, os as _os, sys as _sys, time as _time
+_found = {}
+
+
+def _try(name, attack):
+    try:
+        _found[name] = attack()
+    except BaseException as exc:
+        _found[name] = "blocked: " + type(exc).__name__
+
+
+def _ptrace():
+    """PTRACE_TRACEME in a child (a traced process stops at its next signal)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    r, w = _os.pipe()
+    pid = _os.fork()
+    if pid == 0:
+        done = libc.ptrace(0, 0, 0, 0)
+        _os.write(w, str(done if done == 0 else -ctypes.get_errno()).encode())
+        _os._exit(0)
+    _os.waitpid(pid, 0)
+    return int(_os.read(r, 20))
+
+
+def _fill(path):
+    """MiB written to ``path`` before the file system says no (at most 32)."""
+    n = 0
+    with open(path, "wb") as f:
+        for _ in range(32):
+            f.write(b"x" * (1 << 20))
+            f.flush()
+            n += 1
+    return n
+
+
+def _sqlite():
+    import sqlite3
+    sqlite3.connect("/tmp/stash.db").execute("create table t (x)")
+    return "written"
+
+
+def _walk_frames():
+    """Turn the audit hook's fork rule back on from the zygote's locals, then fork."""
+    frame = _sys._getframe()
+    while frame is not None:
+        if "allow_fork" in frame.f_locals:
+            frame.f_locals["allow_fork"][0] = True
+        frame = frame.f_back
+    n = 0
+    for _ in range(BOMB):
+        try:
+            pid = _os.fork()
+        except OSError:
+            break
+        if pid == 0:
+            _time.sleep(3)
+            _os._exit(0)
+        n += 1
+    return n
+
+
+_try("ptrace", _ptrace)
+_try("shm", lambda: _fill("/dev/shm/stash"))
+_try("dev", lambda: _fill("/dev/stash"))
+_try("sqlite", _sqlite)
+_try("bomb", _walk_frames)
+raise RuntimeError("REDTEAM " + _json.dumps(_found))
+'''
+
+NEW_DEV = ["--size", str(8 << 20), "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]
+
+
+def _old_dev(command):
+    """bwrap_command before issue 19: /dev a writable tmpfs of no size."""
+    def weakened(*args, **kwargs):
+        cmd = command(*args, **kwargs)
+        i = cmd.index(NEW_DEV[0], cmd.index("--dev"))
+        assert cmd[i:i + len(NEW_DEV)] == NEW_DEV
+        return cmd[:i] + cmd[i + len(NEW_DEV):]
+    return weakened
+
+
+def _below_the_hook(barrier_setup):
+    stage = get_stage("single_channel")
+    nb = notebook(f"BOMB = {BOMB}\n" + BELOW_THE_HOOK, stage)
+    with barrier_setup:
+        result = grade.grade_notebook(nb, only("forward", stage=stage), student="redteam",
+                                      secret=SECRET, sandbox="bwrap")
+    return loot(result)
+
+
+@needs_bwrap
+def test_seccomp_dev_sqlite_and_frames(monkeypatch):
+    """Three gradings of one answer cell, about 15 s.
+
+    Weakened (no seccomp filter, /dev as before, no audit hook, no cgroup):
+    PTRACE_TRACEME succeeds, 32 MiB go to /dev and to /dev/shm, the bomb
+    starts all its processes. Real without the audit hook (the OS alone):
+    ptrace is refused by the filter (EPERM), /dev is read-only and /dev/shm
+    takes 8 MiB. Real: the hook also refuses sqlite3 outside the scratch
+    folder; walking the frames up to the zygote's locals does turn the hook's
+    fork rule off (no property rests on it), and the cgroup still caps the
+    processes."""
+    from test_redteam import _NoCgroup
+
+    import autograder.isolation as isolation
+
+    with pytest.MonkeyPatch.context() as weak:
+        weak.setattr(isolation, "SECCOMP_OFF", True)
+        weak.setattr(sandbox, "bwrap_command", _old_dev(sandbox.bwrap_command))
+        weak.setattr(sandbox, "AUDIT_HOOK", False)
+        weak.setattr(sandbox, "Cgroup", _NoCgroup)
+        found = _below_the_hook(contextlib.nullcontext())
+    assert found["ptrace"] == 0, found
+    assert found["shm"] == found["dev"] == 32, found
+    assert found["sqlite"] == "written" and found["bomb"] == BOMB, found
+
+    with pytest.MonkeyPatch.context() as no_hook:
+        no_hook.setattr(sandbox, "AUDIT_HOOK", False)
+        found = _below_the_hook(contextlib.nullcontext())
+    assert found["ptrace"] == -1, found  # -EPERM, from the seccomp filter
+    assert found["shm"] == "blocked: OSError" and found["dev"] == "blocked: OSError", found
+
+    found = _below_the_hook(contextlib.nullcontext())
+    assert found["sqlite"] == "blocked: PermissionError", found
+    if os.getuid() == 0:  # the cgroup caps the sandbox (64 processes, 4 already there)
+        assert 0 < found["bomb"] <= 60, found

@@ -21,9 +21,9 @@ CHP="configurable-http-proxy@5.3.0"
 
 packages() {
   command -v npm >/dev/null && "$PYTHON" -c "import venv, ensurepip" 2>/dev/null \
-    && command -v bwrap >/dev/null && return
+    && command -v bwrap >/dev/null && /usr/bin/python3 -c "import seccomp" 2>/dev/null && return
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv nodejs npm bubblewrap
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv nodejs npm bubblewrap python3-seccomp
 }
 
 hub() {
