@@ -73,3 +73,55 @@ def fill(text, **values):
         return str(values[name])
     return PLACEHOLDER.sub(value, text)
 
+
+
+class Shell:
+    """A person's terminal: blocks run one after another in bash, each with the
+    working directory and the exported variables the previous one left, as
+    when someone types them into the same terminal. A command that fails stops
+    its block (``set -euo pipefail``) and ``run`` raises with the output."""
+
+    def __init__(self, cwd, env):
+        self.cwd, self.env = str(cwd), dict(env)
+
+    def _script(self, text, state):
+        return ("set -euo pipefail\n" + text
+                + f'\n{{ export -p; printf "cd %q\\n" "$PWD"; }} > {state}\n')
+
+    def run(self, text, timeout=900, **placeholders):
+        import subprocess
+        import tempfile
+        with tempfile.NamedTemporaryFile("r", suffix=".sh") as state:
+            proc = subprocess.run(["bash", "-c", self._script(fill(text, **placeholders),
+                                                              state.name)],
+                                  cwd=self.cwd, env=self.env, capture_output=True, text=True,
+                                  timeout=timeout)
+            if proc.returncode != 0:
+                raise AssertionError(f"this block failed as written (exit {proc.returncode}):\n"
+                                     f"{text}\n--- stdout\n{proc.stdout[-4000:]}\n"
+                                     f"--- stderr\n{proc.stderr[-6000:]}")
+            self._load(state.read())
+        return proc
+
+    def _load(self, state):
+        """The variables and folder a block left (bash's ``export -p`` lines)."""
+        import shlex
+        env, cwd = {}, self.cwd
+        for line in state.splitlines():
+            if line.startswith("cd "):
+                cwd = shlex.split(line[3:])[0]
+            elif line.startswith("declare -x "):
+                name, _, value = line[len("declare -x "):].partition("=")
+                if value:
+                    env[name] = shlex.split(value)[0] if value != '""' else ""
+        if env:
+            self.env = env
+        self.cwd = cwd
+
+    def start(self, text, log, **placeholders):
+        """Start a block that runs until stopped (a server) in its own process
+        group, its output going to ``log``; returns the Popen."""
+        import subprocess
+        return subprocess.Popen(["bash", "-c", "set -euo pipefail\n" + fill(text, **placeholders)],
+                                cwd=self.cwd, env=self.env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)

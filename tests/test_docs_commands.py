@@ -7,6 +7,7 @@ whose every command it runs itself (the README's `make demo` / `make test`).
 
 import ast
 import re
+
 import pytest
 
 from tests import docblocks

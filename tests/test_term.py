@@ -1,0 +1,339 @@
+"""A term rehearsed end to end, as people take it: README.md's and
+deploy/README.md's command blocks run as written (tests/docblocks.py: taken
+from the Markdown, placeholders filled, one after another in one terminal
+whose PATH lacks .venv/bin), on a fresh clone, for a class of eight:
+
+- ada      the reference answers and written answers, on time (exchange)
+- bob      the reference answers, two started days late (exchange)
+- carol    the reference answers in `single_channel (1).ipynb` (exchange)
+- dave     a file that is neither JSON nor UTF-8 (exchange)
+- mallory  a cheater: zeros and a patched numpy (exchange)
+- eve      the untouched release (exchange); excused ("EX") in Canvas
+- jörg     the reference answers through a Canvas download, a name with
+           non-ASCII letters (`müllerjörg_…`)
+- the Canvas test student ("Student, Test"), in the roster without a login
+
+The instructor grades ada's written answers through formgrader's grading page
+in chromium, generates and releases feedback, exports, regrades; the students
+fetch their feedback; the class is graded again with `python -m course grade`,
+locally and on a Dask scheduler and worker started as deploy/README.md says;
+the Canvas CSV is checked cell by cell. The whole term takes 4-6 minutes.
+"""
+
+import csv
+import io
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import time
+import zipfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course.flow import fill_answers, reference_answers
+from course.sample_class import ZEROS_AND_PATCHED_NUMPY
+from course.stages import get_stage
+from tests import docblocks, pages
+
+ROOT = docblocks.ROOT
+STAGE = get_stage("single_channel")
+NB = STAGE.notebook
+README, DEPLOY = "README.md", "deploy/README.md"
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not all(shutil.which(c) for c in ("git", "make", "bwrap")),
+                                 reason="needs git, make and bubblewrap")]
+
+# The roster as Canvas exports it (Grades -> Export): identity columns, then
+# one column per assignment named "Name (id)", a "Points Possible" row; the
+# test student has no SIS Login ID; eve is excused from stage 1.
+CANVAS_ID = "4711"
+COLUMN = f"{STAGE.name} ({CANVAS_ID})"
+CANVAS_ROSTER = [
+    ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", COLUMN,
+     "output_size (4712)", "Current Score"],
+    ["    Points Possible", "", "", "", "", "", "", ""],
+    ["Lovelace, Ada", "201", "S201", "ada", "A", "", "", ""],
+    ["Byron, Bob", "202", "S202", "bob", "A", "", "", ""],
+    ["Carroll, Carol", "203", "S203", "carol", "A", "", "", ""],
+    ["Dee, Dave", "204", "S204", "dave", "A", "", "", ""],
+    ["Mallory, Mal", "205", "S205", "mallory", "A", "", "", ""],
+    ["Müller, Jörg", "206", "S206", "joerg", "A", "", "", ""],
+    ["Evans, Eve", "207", "S207", "eve", "A", "EX", "", ""],
+    ["Student, Test", "208", "", "", "A", "", "", ""],
+]
+EXCHANGE_STUDENTS = ("ada", "bob", "carol", "dave", "mallory", "eve")
+COMMENT = "Clear: the window slides and the kernel is not flipped."
+
+
+def canvas_download(kit):
+    """downloaded/roster.csv and the submissions zip as Canvas gives them:
+    `<name>_<user id>_<submission id>_<file name>`, the name in lower case
+    with Unicode letters kept."""
+    folder = kit / "downloaded"
+    (folder / STAGE.name / "archive").mkdir(parents=True)
+    with open(folder / "roster.csv", "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(CANVAS_ROSTER)
+    solved = nbformat.writes(fill_answers(release_nb(kit), reference_answers(STAGE)))
+    with zipfile.ZipFile(folder / STAGE.name / "archive" / "submissions.zip", "w") as z:
+        z.writestr(f"müllerjörg_206_9006_{NB}", solved)
+        z.writestr(f"studenttest_208_9008_{NB}", nbformat.writes(release_nb(kit)))
+
+
+def release_nb(kit):
+    return nbformat.read(kit / "release" / STAGE.name / NB, as_version=4)
+
+
+def with_written_answers(nb, text):
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution") and cell.cell_type == "markdown":
+            cell.source = text
+    return nb
+
+
+def link_venv(venv, target):
+    """A .venv at ``target`` that is ``venv`` without a copy of its 1 GB: its
+    files linked one by one. The console scripts keep their interpreter,
+    ``venv``'s own, whose real path the grader's sandbox can mount."""
+    target.mkdir()
+    for entry in venv.iterdir():
+        if entry.name == "bin":
+            (target / "bin").mkdir()
+            for script in entry.iterdir():
+                (target / "bin" / script.name).symlink_to(script)
+        elif entry.is_file() and not entry.is_symlink():
+            shutil.copy2(entry, target / entry.name)
+        else:
+            (target / entry.name).symlink_to(entry)
+    (target / ".installed").touch()
+
+
+def gradebook(kit):
+    """{student: (score, late penalty)} of stage 1 in gradebook.db."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{kit / 'gradebook.db'}") as gb:
+        out = {}
+        for sub in gb.assignment_submissions(STAGE.name):
+            out[sub.student_id] = (round(sub.score, 6), round(sub.late_submission_penalty, 6))
+        return out
+
+
+def manual_grades(kit, student):
+    """(manual score, comment) of each written answer of ``student``."""
+    with sqlite3.connect(kit / "gradebook.db") as db:
+        rows = db.execute(
+            "select gc.name, g.manual_score, c.manual_comment from grade g "
+            "join grade_cells gc on g.cell_id = gc.id "
+            "join submitted_notebook sn on g.notebook_id = sn.id "
+            "join submitted_assignment sa on sn.assignment_id = sa.id "
+            "join comment c on c.notebook_id = sn.id "
+            "join solution_cells sc on c.cell_id = sc.id and sc.name = gc.name "
+            "where sa.student_id = ?", (student,)).fetchall()
+    return {name: (score, comment) for name, score, comment in rows}
+
+
+class Term:
+    """The term's state: the clone, the instructor's terminal, and what was seen."""
+
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.kit, self.home, self.exchange = tmp / "kit", tmp / "home", tmp / "exchange"
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("VIRTUAL_ENV", "CNN1D_GRADER_SECRET", "JUPYTER_CONFIG_DIR",
+                            "PYTHONPATH", "MAKEFLAGS", "MAKELEVEL", "CNN1D_KIT")}
+        env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "/usr/bin:/bin").split(
+            os.pathsep) if ".venv" not in p)
+        env["HOME"] = str(self.home)
+        self.instructor = docblocks.Shell(self.kit, env)
+        self.seen = {}
+
+    def student(self, name):
+        """The student's terminal: their own folder, their environment's nbgrader
+        (the kit's .venv, activated), their login name."""
+        folder = self.tmp / "students" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        env = dict(self.instructor.env, USER=name, LOGNAME=name,
+                   PATH=f"{self.kit / '.venv' / 'bin'}{os.pathsep}{self.instructor.env['PATH']}")
+        env.pop("CNN1D_GRADER_SECRET", None)
+        return docblocks.Shell(folder, env)
+
+
+def set_late(exchange, student, when):
+    """The submission's time in the exchange (what nbgrader's collect reads)."""
+    inbound = exchange / "cnn1d" / "inbound"
+    [folder] = [p for p in inbound.iterdir() if p.name.startswith(f"{student}+")]
+    (folder / "timestamp.txt").write_text(when.strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
+
+
+@pytest.fixture(scope="module")
+def term(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("term")
+    t = Term(tmp)
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(t.kit)], check=True)
+    link_venv(ROOT / ".venv", t.kit / ".venv")
+    os.utime(t.kit / "pyproject.toml", (0, 0))  # the linked .venv is up to date
+    t.exchange.mkdir()
+    # The instructor's own Jupyter settings: the exchange (README, "The
+    # exchange"), and a server that a test can reach (port, token; root in CI)
+    jupyter = t.home / ".jupyter"
+    jupyter.mkdir(parents=True)
+    (jupyter / "nbgrader_config.py").write_text(
+        f"c = get_config()\nc.Exchange.root = {str(t.exchange)!r}\n")
+    port, token = pages.free_port(), "term-token"
+    (jupyter / "jupyter_server_config.py").write_text(
+        "c = get_config()\n"
+        f"c.ServerApp.ip = '127.0.0.1'\nc.ServerApp.port = {port}\n"
+        "c.ServerApp.port_retries = 0\nc.ServerApp.allow_root = True\n"
+        f"c.IdentityProvider.token = {token!r}\nc.LabApp.news_url = None\n"
+        "c.LabApp.check_for_updates_class = 'jupyterlab.NeverCheckForUpdate'\n")
+    (t.kit / "roster.csv").write_text(
+        "id,first_name,last_name,email\n"
+        + "".join(f"{s},{s.title()},Doe,{s}@uni.example\n" for s in EXCHANGE_STUDENTS))
+    due = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    t.due = due
+
+    sh = t.instructor
+    # 1. once a term; 2. the stage: build, due date, release
+    t.seen["setup"] = sh.run(docblocks.block("README.md", "db student import"))
+    sh.run(docblocks.block("README.md", "release_assignment single_channel"),
+           due_date=due.strftime("%Y-%m-%d %H:%M:%S UTC"))
+
+    # the students fetch, work and submit
+    for name in EXCHANGE_STUDENTS:
+        student = t.student(name)
+        fetch, submit = docblocks.block("README.md", "nbgrader submit").split("\n", 1)
+        student.run(fetch)
+        path = Path(student.cwd) / STAGE.name / NB
+        nb = nbformat.read(path, as_version=4)
+        if name in ("ada", "bob", "carol"):
+            nb = with_written_answers(fill_answers(nb, reference_answers(STAGE)),
+                                      "The kernel slides along x; no flip.")
+        elif name == "mallory":
+            nb = fill_answers(nb, {"simple_conv1d": ZEROS_AND_PATCHED_NUMPY})
+        if name == "dave":
+            path.write_bytes(b"\xff\xfe not a notebook {")
+        elif name == "carol":
+            path.unlink()
+            nbformat.write(nb, path.with_name(f"{STAGE.name} (1).ipynb"))
+        else:
+            nbformat.write(nb, path)
+        t.seen[f"submit {name}"] = student.run(submit)
+    set_late(t.exchange, "bob", due + timedelta(days=1, hours=2))  # 2 started days
+
+    # the Canvas students: zip_collect of the LMS download
+    canvas_download(t.kit)
+    t.seen["zip_collect"] = sh.run(docblocks.block("deploy/README.md", "zip_collect"))
+
+    # 3. collect and autograde
+    t.seen["autograde"] = sh.run(
+        docblocks.block("README.md", "nbgrader autograde single_channel\n"))
+    t.seen["after autograde"] = gradebook(t.kit)
+
+    # written answers in formgrader's grading page, in chromium
+    log = open(tmp / "lab.log", "w+")
+    lab_proc = sh.start(docblocks.block("README.md", "jupyter lab --no-browser"), log)
+    try:
+        lab = pages.Lab(f"http://127.0.0.1:{port}", token, t.kit, Path(log.name))
+        wait_for(lab, lab_proc)
+        with pages.chromium() as browser:
+            page = pages.new_page(browser)
+            pages.open_formgrader(page, lab)
+            for q in STAGE.written:
+                pages.grade_written_answer(page, lab, STAGE.name, "ada", q.grade_id,
+                                           q.points, COMMENT)
+            t.seen["xss"] = pages.xss_labels(page)
+    finally:
+        os.killpg(lab_proc.pid, signal.SIGTERM)
+        lab_proc.wait(timeout=30)
+        log.close()
+    t.seen["after formgrader"] = gradebook(t.kit)
+
+    # feedback, export, clean; the students fetch their feedback
+    sh.run(docblocks.block("README.md", "nbgrader release_feedback single_channel"))
+    t.seen["feedback"] = {
+        name: t.student(name).run(docblocks.block("README.md", "fetch_feedback"))
+        for name in ("ada", "bob")}
+    # a regrade keeps the written answers' grades and the late penalty
+    sh.run(docblocks.block("README.md", "nbgrader autograde single_channel --force"))
+    t.seen["after regrade"] = gradebook(t.kit)
+    t.seen["canvas"] = sh.run(docblocks.block("deploy/README.md", "CanvasExport"))
+    return t
+
+
+def wait_for(lab, proc, timeout=90):
+    import urllib.request
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise AssertionError(f"jupyter lab exited with {proc.returncode}:\n"
+                                 f"{lab.log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(lab.url("api/status"), timeout=5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"jupyter lab did not answer in {timeout} s:\n"
+                                     f"{lab.log.read_text()[-3000:]}") from None
+            time.sleep(0.5)
+
+
+def full_marks():
+    return float(STAGE.max_score)
+
+
+def test_every_student_has_a_grade_and_the_reference_full_marks(term):
+    grades = term.seen["after autograde"]
+    assert set(grades) >= {"ada", "bob", "carol", "dave", "mallory", "eve", "joerg"}
+    assert grades["ada"] == (full_marks(), 0)
+    assert grades["carol"][0] == full_marks(), "the renamed notebook was graded as stage 1"
+    assert grades["joerg"][0] == full_marks(), "the Canvas student with a non-ASCII name"
+    assert grades["dave"][0] == 0 and grades["eve"][0] == 0
+    assert grades["mallory"][0] < full_marks() / 2
+
+
+def test_the_late_student_loses_the_policys_share_and_keeps_it_on_a_regrade(term):
+    score, penalty = term.seen["after autograde"]["bob"]
+    assert penalty == pytest.approx(0.2 * full_marks())  # 10 % a started day, 2 days
+    assert score == pytest.approx(full_marks() - penalty)
+    assert term.seen["after regrade"]["bob"] == term.seen["after formgrader"]["bob"]
+
+
+def test_written_answers_graded_in_formgrader_land_in_the_gradebook_and_stay(term):
+    written = sum(q.points for q in STAGE.written)
+    assert term.seen["after formgrader"]["ada"][0] == pytest.approx(full_marks() + written)
+    assert term.seen["after regrade"]["ada"] == term.seen["after formgrader"]["ada"]
+    grades = manual_grades(term.kit, "ada")
+    assert {q.grade_id for q in STAGE.written} <= set(grades)
+    assert all(comment == COMMENT for _, comment in grades.values())
+    assert term.seen["xss"] == []
+
+
+def test_released_feedback_is_current(term):
+    page = next((term.tmp / "students" / "ada" / STAGE.name / "feedback").rglob("*.html"))
+    html = page.read_text()
+    assert COMMENT in html, "the feedback released after formgrader lacks the comment"
+    total = full_marks() + sum(q.points for q in STAGE.written)
+    assert f"{total:g}" in html
+
+
+def test_the_canvas_csv_lands_on_canvas_s_columns_cell_by_cell(term):
+    rows = list(csv.reader(io.StringIO((term.kit / "canvas.csv").read_text("utf-8-sig"))))
+    header, points = rows[0], rows[1]
+    assert header[:5] == CANVAS_ROSTER[0][:5]
+    assert COLUMN in header and f"{STAGE.name} late" not in header
+    assert "output_size (4712)" not in header, "only the assignment asked for"
+    col = header.index(COLUMN)
+    assert points[0].strip() == "Points Possible"
+    by_login = {r[3] or r[0]: r for r in rows[2:]}
+    grades = term.seen["after regrade"]
+    for login in ("ada", "bob", "carol", "dave", "mallory", "joerg"):
+        assert float(by_login[login][col]) == pytest.approx(grades[login][0]), login
+    assert by_login["eve"][col] == "EX"
+    assert "Student, Test" in by_login
