@@ -17,13 +17,16 @@ a placeholder left in it.
 """
 
 import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ("README.md", "deploy/README.md")
 MARKER = re.compile(r"<!-- run by (?P<runner>\S+) -->")
-FENCE = re.compile(r"^```(?P<lang>[\w-]*)\n(?P<text>.*?)^```", re.S | re.M)
+# a fence may be indented (a block inside a list item): its lines lose the indent
+FENCE = re.compile(r"^(?P<indent>[ ]*)```(?P<lang>[\w-]*)\n(?P<text>.*?)^(?P=indent)```",
+                   re.S | re.M)
 PLACEHOLDER = re.compile(r"<[a-z](?:[a-z0-9 _-]*[a-z0-9])?>")
 
 
@@ -48,8 +51,9 @@ def blocks(doc, root=ROOT, lang="bash"):
             continue
         before = text[:m.start()].rstrip("\n").rsplit("\n", 1)[-1]
         marker = MARKER.fullmatch(before.strip())
+        body = textwrap.dedent(m.group("text")) if m.group("indent") else m.group("text")
         found.append(Block(doc, text.count("\n", 0, m.start()) + 1, m.group("lang"),
-                           m.group("text"), marker.group("runner") if marker else None))
+                           body, marker.group("runner") if marker else None))
     return found
 
 
