@@ -23,6 +23,11 @@ bench   Time the reference Conv1d and MaxPool1d against PyTorch on the CPU
 grade   Grade a whole nbgrader assignment in parallel (local processes, or
         a Dask cluster with --scheduler) and fill nbgrader's gradebook and
         feedback as `nbgrader autograde` and `generate_feedback` would.
+classroom
+        GitHub Classroom: collect the clones of `gh classroom clone
+        student-repos` into submissions/ (late from GitHub's push times),
+        report late penalties and feedback, deliver it as issues
+        (docs/classroom.md).
 
 Exit codes: 0 success, 2 usage error (bad arguments), 1 anything else.
 """
@@ -94,6 +99,9 @@ def _parser():
     new_check.add_argument("--points", type=float, required=True)
     new_check.add_argument("--summary", required=True,
                            help="what the check tests, one line (feedback shows it)")
+    from course.classroom import add_parser as add_classroom
+
+    add_classroom(sub)
     bench = sub.add_parser("bench", help="time the reference layers (and training) against "
                                          "PyTorch; needs torch installed")
     bench.add_argument("--json", default=None, metavar="FILE", help="also write every number here")
@@ -212,6 +220,10 @@ def main(argv=None):
             print(f"wrote {path}")
         print("next: write the check and the mutant, a visible assert in the test cell, "
               "then `make build` (docs/authoring.md)")
+    elif args.command == "classroom":
+        from course.classroom import main as classroom
+
+        return classroom(args)
     elif args.command == "bench":
         from course.bench import main as bench
 
