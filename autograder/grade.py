@@ -22,6 +22,7 @@ import nbformat
 from course.stages import STAGES, get_stage
 
 from .checks import CheckFailed, run_check
+from .discovery import stage_of
 from .isolation import IsolationError, choose_barrier
 from .sandbox import Sandbox, SandboxError, SetupError, clean_text
 
@@ -227,39 +228,47 @@ def grade_notebook(nb, stage, student="", secret=None, path="", sandbox=None, bo
 def find_submissions(paths, student=None):
     """[(student, notebook path)] for notebooks, assignment folders or submitted/ trees.
 
-    Every notebook found is listed, renamed copies (``single_channel (1).ipynb``)
-    included: a notebook whose stage cannot be told is a ValueError naming it,
-    never a silent skip. The student id is ``student`` when given, else the
-    folder above the assignment folder (nbgrader's
-    ``submitted/<student>/<assignment>/``), else the notebook's own folder,
-    taken as it is (spaces and all), so distinct folders give distinct ids.
+    A notebook given by its path is graded as it is (ValueError when its stage
+    cannot be told). In a folder, each student's notebook of each stage is
+    chosen as nbgrader's flow chooses it (``autograder.discovery``): a renamed
+    copy (``single_channel (1).ipynb``) is graded under its stage, and a
+    student with no notebook to grade (none, several that differ, a file that
+    is not a notebook) gets an ``Unresolved`` entry, graded as a failed result
+    that says what was found; stray notebooks (``scratch.ipynb``, a notebook
+    nested deeper than ``<student>/<stage>/``) are named on stderr and left.
+    The student id is ``student`` when given, else the folder at the top of
+    the tree (nbgrader's ``submitted/<student>/<assignment>/``).
     """
+    from .discovery import tree_submissions
+
+    def say(line):
+        print(f"python -m autograder grade: {line}", file=sys.stderr)
+
     found = []
     for raw in paths:
         path = Path(raw)
         if not path.exists():
             raise FileNotFoundError(f"no such file or folder: {raw}")
-        if path.is_file():
-            if path.suffix != ".ipynb":
-                raise ValueError(f"{raw} is not a notebook (.ipynb)")
-            notebooks = [path]
-        else:
-            notebooks = sorted(p for p in path.rglob("*.ipynb")
-                               if ".ipynb_checkpoints" not in p.parts)
-            if not notebooks:
-                raise ValueError(f"{raw} holds no notebook (.ipynb)")
-        for nb_path in notebooks:
-            found.append((student or _student_of(nb_path), nb_path))
-    unknown = [str(p) for _, p in found if _stage_of_file(p) is None]
-    if unknown:
-        raise ValueError("cannot tell which stage these notebooks belong to (neither the "
-                         "file name nor the answer cells name one): " + ", ".join(unknown))
+        if path.is_dir():
+            found += tree_submissions(path, student, say)
+            continue
+        if path.suffix != ".ipynb":
+            raise ValueError(f"{raw} is not a notebook (.ipynb)")
+        if _stage_of_file(path) is None:
+            raise ValueError("cannot tell which stage this notebook belongs to (neither the "
+                             f"file name nor the answer cells name one): {raw}")
+        found.append((student or _student_of(path), path))
     return found
 
 
 def _stage_of_file(nb_path):
+    from .discovery import Unresolved
+
+    if isinstance(nb_path, Unresolved):
+        return nb_path.stage
     try:
-        return detect_stage(nb_path, nbformat.read(nb_path, as_version=4))
+        nb = nbformat.read(nb_path, as_version=4)
+        return stage_of(nb_path, nb) or detect_stage(nb_path, nb)
     except ValueError:
         return None
     except Exception:  # noqa: BLE001 - unreadable JSON: graded as 0 with the reason
@@ -290,11 +299,15 @@ def failed_result(student, nb_path, reason):
 
 def grade_path(student, nb_path, secret=None, sandbox=None, box=None):
     """Read and grade one notebook file (used by the CLI, possibly in a pool)."""
+    from .discovery import Unresolved
+
+    if isinstance(nb_path, Unresolved):  # no notebook to grade: say why
+        return failed_result(student, nb_path, nb_path.reason)
     try:
         nb = nbformat.read(nb_path, as_version=4)
     except Exception as exc:  # noqa: BLE001 - unreadable JSON is the submission's fault
         return failed_result(student, nb_path, f"the notebook could not be read: {exc}")
-    stage = detect_stage(nb_path, nb)
+    stage = stage_of(nb_path, nb) or detect_stage(nb_path, nb)  # a renamed copy too
     return grade_notebook(nb, stage, student=student, secret=secret, path=nb_path,
                           sandbox=sandbox, box=box)
 

@@ -19,7 +19,10 @@ import textwrap
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from .grade import grade_notebook, read_secret
+from course.stages import get_stage
+
+from .discovery import UNRESOLVED_KEY
+from .grade import CheckResult, SubmissionResult, grade_notebook, read_secret
 
 
 class OutOfKernelGrade(NbGraderPreprocessor):
@@ -29,8 +32,12 @@ class OutOfKernelGrade(NbGraderPreprocessor):
         info = resources["nbgrader"]
         path = os.path.join(resources.get("metadata", {}).get("path", ""),
                             f"{info['notebook']}.ipynb")
-        result = grade_notebook(nb, info["assignment"], student=info["student"],
-                                secret=read_secret(), path=path)
+        reason = (nb.metadata or {}).get(UNRESOLVED_KEY)
+        if reason:  # autograder.discovery's stand-in: no notebook could be graded
+            result = unresolved_result(info["student"], info["assignment"], path, reason)
+        else:
+            result = grade_notebook(nb, info["assignment"], student=info["student"],
+                                    secret=read_secret(), path=path)
         outcomes = {check.id.split(".", 1)[1]: check for check in result.checks}
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})
@@ -53,6 +60,15 @@ class OutOfKernelGrade(NbGraderPreprocessor):
                                                       f"(0 / {outcome.max_points:g} points):",
                                                       *_readable(outcome.message)])]
         return nb, resources
+
+
+def unresolved_result(student, assignment, path, reason):
+    """Every check of the stage failed with ``reason`` (nothing was run)."""
+    stage = get_stage(assignment)
+    return SubmissionResult(student=student, assignment=stage.name, path=str(path),
+                            max_score=stage.max_score,
+                            checks=[CheckResult(f"{stage.name}.{c.name}", 0.0, c.points, False,
+                                                str(reason)[:4000]) for c in stage.checks])
 
 
 def _readable(message, width=96):

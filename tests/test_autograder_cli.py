@@ -111,3 +111,43 @@ def test_self_check_exit_codes(tmp_path):
     assert fail.returncode == 1
     assert f"0 passed, {len(STAGE.checks)} failed" in fail.stdout
     assert "not written yet" in fail.stdout
+
+
+def test_a_class_tree_with_renamed_broken_and_nested_notebooks(tmp_path):
+    """Each student gets one row per stage: a renamed notebook is graded under
+    its stage, a broken or missing one fails with what was found, stray and
+    nested notebooks are named and left; the class is graded (exit 0)."""
+    tree = tmp_path / "submitted"
+    ref = reference_answers(STAGE)
+    _submission(tree, "ada", ref)
+    _submission(tree, "alice", None)
+    gina = _submission(tree, "gina", ref)
+    gina.rename(gina.with_name("single_channel_gina.ipynb"))
+    bob = _submission(tree, "bob", ref)
+    bob.rename(bob.with_name("single_channel (1).ipynb"))
+    _submission(tree, "carl", ref)
+    (tree / "carl" / STAGE.name / "scratch.ipynb").write_text("")  # empty scratch file
+    eve = tree / "eve" / STAGE.name
+    eve.mkdir(parents=True)
+    (eve / STAGE.notebook).write_bytes(b"\xff\xfe not a notebook")
+    two = _submission(tree, "dora", ref)
+    two.rename(two.with_name("single_channel (1).ipynb"))
+    _submission(tree / "dora", "x", None).rename(two.with_name("single_channel (2).ipynb"))
+    # mallory hides a copy of her own notebook as alice's, one folder down
+    _submission(tree, "mallory", None)
+    _submission(tree / "mallory", "alice", ref)
+    proc = _run("grade", str(tree), "--json", str(tmp_path / "r.json"), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads((tmp_path / "r.json").read_text())["submissions"]
+    assert sorted(r["student"] for r in rows) == ["ada", "alice", "bob", "carl", "dora", "eve",
+                                                   "gina", "mallory"]
+    score = {r["student"]: r["score"] for r in rows}
+    assert {r["assignment"] for r in rows} == {STAGE.name}
+    full = STAGE.max_score
+    assert score == {"ada": full, "alice": 0, "bob": full, "carl": full, "dora": 0, "eve": 0,
+                     "gina": full, "mallory": 0}
+    message = {r["student"]: r["checks"][0]["message"] for r in rows}
+    assert "not UTF-8" in message["eve"]
+    assert "single_channel (1).ipynb, single_channel (2).ipynb" in message["dora"]
+    assert "graded" in proc.stderr and "single_channel_gina.ipynb" in proc.stderr
+    assert "scratch.ipynb" in proc.stderr and "mallory/alice" in proc.stderr
