@@ -381,3 +381,43 @@ class Cgroup:
                 except OSError:
                     time.sleep(0.02)
         self.folders = {}
+
+
+# --------------------------------------------------------------------------
+# Which limits hold here
+# --------------------------------------------------------------------------
+
+@functools.cache
+def cgroup_works():
+    """True when this grader can make a cgroup per sandbox (root, or a delegated one)."""
+    probe = Cgroup(64, 8)
+    try:
+        return bool(probe)
+    finally:
+        probe.remove()
+
+
+def describe_limits(barrier, memory_mb=3072, max_pids=64):
+    """{"memory", "processes", "cpu"}: how each limit holds for ``barrier`` on
+    this machine, as text; "processes" is None where nothing bounds them."""
+    gib = f"{memory_mb / 1024:g} GiB"
+    if barrier in ("bwrap", "nobody") and cgroup_works():
+        return {"memory": f"{gib} for the whole sandbox (its cgroup)",
+                "processes": f"{max_pids} in the whole sandbox (its cgroup)",
+                "cpu": "the sandbox's CPU time, every process and thread (its cgroup)"}
+    per_process = {"memory": f"{gib} per process (RLIMIT_AS), not the sandbox as a whole",
+                   "cpu": "per process (RLIMIT_CPU); the training budget by the wall clock"}
+    if barrier == "bwrap" and os.getuid() != 0:
+        return dict(per_process, processes=f"{max_pids} in the sandbox (RLIMIT_NPROC, counted "
+                    "per user namespace)")
+    if barrier == "nobody":
+        return dict(per_process, processes=f"{max_pids} for the user nobody (RLIMIT_NPROC)")
+    # root is exempt from RLIMIT_NPROC, in bubblewrap's namespace too; no barrier at all
+    return dict(per_process, processes=None)
+
+
+def limits_line(barrier, memory_mb=3072, max_pids=64):
+    """One line for the grader's log: the barrier and how each limit holds."""
+    limits = describe_limits(barrier, memory_mb, max_pids)
+    return (f"sandbox {barrier}; memory: {limits['memory']}; processes: "
+            f"{limits['processes'] or 'NOT BOUNDED'}; CPU time: {limits['cpu']}")

@@ -34,6 +34,26 @@ def _one(job):
     return list(zip([i for i, _ in items], results, strict=True))
 
 
+def _say_limits(sandbox, path, students):
+    """Say on stderr which barrier and limits hold; loudly when processes are not
+    bounded in a class run (one student's fork flood could then reach others)."""
+    import os
+    import sys
+
+    from .grade import _hidden_paths
+    from .isolation import choose_barrier, describe_limits, limits_line
+
+    barrier = choose_barrier(sandbox or os.environ.get("CNN1D_SANDBOX", "auto"),
+                             _hidden_paths(path))
+    print(f"grader: {limits_line(barrier)}", file=sys.stderr)
+    if students > 1 and describe_limits(barrier)["processes"] is None:
+        print("grader: WARNING: nothing bounds the number of processes of a submission here "
+              "(a grader that is root but cannot make a cgroup, or no sandbox): one student's "
+              "fork flood can slow down or stop the grading of the others. Grade as root "
+              "with a writable cgroup (/sys/fs/cgroup), or as a normal user (bubblewrap then "
+              "caps the processes of each sandbox)", file=sys.stderr)
+
+
 def grade_all(submissions, secret=None, workers=1, progress=True, sandbox=None):
     """Results in the order of ``submissions`` ([(student, notebook path)]).
 
@@ -48,6 +68,8 @@ def grade_all(submissions, secret=None, workers=1, progress=True, sandbox=None):
 
         raise GraderError(NO_SECRET)
     by_student = _jobs(submissions)
+    if submissions:
+        _say_limits(sandbox, submissions[0][1], len(by_student))
     # more workers than students (one student's push in CI): stage 5 gets its own
     # sandbox beside the others, so one submission uses two cores too
     split = 2 if workers > len(by_student) else 1

@@ -142,8 +142,7 @@ class Sandbox:
         if self.barrier == "bwrap":
             filter_fd = None if isolation.SECCOMP_OFF else isolation.seccomp_fd()
             cmd = bwrap_command(sys.executable, code_dir, self.scratch_mb, seccomp=filter_fd)
-            if not AUDIT_HOOK:
-                cmd.append("no-audit-hook")
+            cmd += self._worker_options()
             env, cwd = {"PATH": "/usr/bin:/bin"}, "/"
         else:
             scratch = Path(tempfile.mkdtemp(prefix="cnn1d-sandbox-"))
@@ -168,6 +167,11 @@ class Sandbox:
         os.set_blocking(self.proc.stdin.fileno(), False)
         self.codec = _ProxyCodec(self)
         self.dead = None
+
+    def _worker_options(self):
+        """What the worker sets up before any code of a submission runs."""
+        options = [f"max-pids={self.max_pids}"] if self.barrier == "bwrap" else []
+        return options + ([] if AUDIT_HOOK else ["no-audit-hook"])
 
     def _preexec(self):
         # Runs in the child between fork and exec, maybe while another thread

@@ -8,14 +8,16 @@ are in each test's docstring.
 """
 
 import contextlib
+import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-from test_redteam import SECRET, loot, needs_bwrap, notebook, only
+from test_redteam import SECRET, WHY_NO_BWRAP, loot, needs_bwrap, notebook, only
 
 import autograder.grade as grade
 import autograder.sandbox as sandbox
@@ -238,3 +240,125 @@ def test_seccomp_dev_sqlite_and_frames(monkeypatch):
     assert found["sqlite"] == "blocked: PermissionError", found
     if os.getuid() == 0:  # the cgroup caps the sandbox (64 processes, 4 already there)
         assert 0 < found["bomb"] <= 60, found
+
+
+# --------------------------------------------------------------------------
+# 4. A grader that is not root: a fork flood and a memory bomb
+# --------------------------------------------------------------------------
+
+FLOOD_AND_BOMB = r'''
+import json as _json, os as _os, time as _time
+import numpy as _np
+_found = {}
+_n = 0
+for _ in range(100):
+    try:
+        _pid = _os.fork()
+    except OSError:
+        break
+    if _pid == 0:
+        _time.sleep(3)
+        _os._exit(0)
+    _n += 1
+_found["forked"] = _n
+try:
+    _big = _np.ones(1 << 27)  # 1 GiB, touched
+    _found["bomb"] = "allocated"
+except MemoryError:
+    _found["bomb"] = "blocked: MemoryError"
+raise RuntimeError("REDTEAM " + _json.dumps(_found))
+'''
+
+AS_USER = r'''
+import json, sys
+import autograder.sandbox as sandbox
+from autograder.grade import setup_code, stage_assets
+from autograder.isolation import describe_limits, limits_line
+from course.stages import get_stage
+
+
+class Weakened(sandbox.Sandbox):
+    """The grader before issue 19 as a normal user: no limit but RLIMIT_AS."""
+
+    def _worker_options(self):
+        return ["no-audit-hook"]
+
+
+class NoRlimits(Weakened):
+    def _preexec(self):
+        pass
+
+
+sandbox.AUDIT_HOOK = False  # the operating system alone
+stage = get_stage("single_channel")
+cls = {"weakened": NoRlimits, "real": sandbox.Sandbox}[sys.argv[1]]
+box = cls({stage.name: stage_assets(stage)}, "bwrap", memory_mb=512, max_pids=32)
+try:
+    notes = box.start(stage.name, setup_code(stage), [("attack", sys.argv[2])])
+    cgroup = bool(box.cgroup)
+finally:
+    box.close()
+print(json.dumps({"notes": notes, "limits": describe_limits("bwrap", 512, 32),
+                  "line": limits_line("bwrap", 512, 32), "cgroup": cgroup}))
+'''
+
+
+@contextlib.contextmanager
+def _normal_user():
+    """A real Linux user made for the test (removed after), allowed to traverse
+    the folders on the way to this interpreter and the kit."""
+    import stat
+    import uuid
+
+    from autograder.isolation import python_paths
+
+    name = f"cnn1d-rt-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+                   check=True)
+    granted = []
+    try:
+        for path in [*python_paths(), str(ROOT)]:
+            for folder in Path(os.path.realpath(path)).parents:
+                if not folder.stat().st_mode & stat.S_IXOTH and folder not in granted:
+                    subprocess.run(["setfacl", "-m", f"u:{name}:x", str(folder)], check=True)
+                    granted.append(folder)
+        yield name
+    finally:
+        for folder in granted:
+            subprocess.run(["setfacl", "-x", f"u:{name}", str(folder)], check=False)
+        for _ in range(50):  # the sandbox's processes die with it; userdel waits for them
+            if subprocess.run(["userdel", name], capture_output=True).returncode == 0:
+                break
+            import time
+            time.sleep(0.1)
+
+
+def _run_as(user, mode, tmp_path):
+    done = subprocess.run(
+        [shutil.which("runuser") or "/usr/sbin/runuser", "-u", user, "--", PYTHON, "-I", "-c",
+         f"import sys; sys.path.insert(0, {str(ROOT)!r})\n" + AS_USER, mode, FLOOD_AND_BOMB],
+        capture_output=True, text=True, timeout=180, cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(tmp_path)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    found = next(n for n in report["notes"] if "REDTEAM" in n)
+    return json.loads(found[found.index("{"):]), report
+
+
+@pytest.mark.skipif(os.getuid() != 0 or not shutil.which("setfacl") or bool(WHY_NO_BWRAP),
+                    reason="needs root (to make a user), setfacl (acl) and bubblewrap")
+def test_a_grader_that_is_not_root_bounds_a_fork_flood_and_a_memory_bomb(tmp_path):
+    """As a real normal user (no cgroup can be made): weakened (no rlimits),
+    the flood starts its 100 processes and 1 GiB is allocated past the 512 MiB
+    limit; real, RLIMIT_NPROC set inside bubblewrap's user namespace stops the
+    flood at the sandbox's 32 processes and RLIMIT_AS the bomb, and the
+    grader says how each limit holds. About 15 s."""
+    tmp_path.chmod(0o777)
+    with _normal_user() as user:
+        weak, _ = _run_as(user, "weakened", tmp_path)
+        real, report = _run_as(user, "real", tmp_path)
+    assert weak == {"forked": 100, "bomb": "allocated"}, weak
+    assert 0 < real["forked"] < 32 and real["bomb"] == "blocked: MemoryError", real
+    assert not report["cgroup"]
+    assert "RLIMIT_NPROC" in report["limits"]["processes"], report
+    assert "per process" in report["limits"]["memory"], report
