@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -151,17 +152,58 @@ def open_sandbox(stages, sandbox=None, path=""):
     return Sandbox({s.name: stage_assets(s) for s in stages}, barrier)
 
 
-def grade_notebook(nb, stage, student="", secret=None, path="", sandbox=None, box=None):
+#: A notebook's wall-clock budget: this many times the reference's measured
+#: grading time for its stage, plus BUDGET_EXTRA seconds (a loaded machine).
+BUDGET_FACTOR, BUDGET_EXTRA = 5.0, 30.0
+REFERENCE_COST = ROOT / "autograder" / "reference_cost.json"
+
+
+def reference_seconds(stage):
+    """Wall time of grading the reference notebook of ``stage`` (a fresh sandbox
+    included), as ``python -m course bench --grading`` measured and recorded it
+    in autograder/reference_cost.json."""
+    try:
+        return float(json.loads(REFERENCE_COST.read_text())["seconds"][stage.name])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise GraderError(f"no measured grading time of the reference for {stage.name} in "
+                          f"{REFERENCE_COST} ({type(exc).__name__}: {exc}); measure it with "
+                          "`python -m course bench --grading`") from None
+
+
+def notebook_budget(stage):
+    """Wall-clock seconds a notebook of ``stage`` may take to grade, with the why."""
+    ref = reference_seconds(stage)
+    budget = BUDGET_FACTOR * ref + BUDGET_EXTRA
+    return budget, (f"{budget:.0f} s: {BUDGET_FACTOR:g}x the reference's {ref:.1f} s + "
+                    f"{BUDGET_EXTRA:g} s")
+
+
+def grade_notebook(nb, stage, student="", secret=None, path="", sandbox=None, box=None,
+                   deadline=None):
     """Grade one notebook of ``stage``; returns a SubmissionResult.
 
     ``secret`` is the course secret (required: GraderError without one);
     ``sandbox`` the barrier (see open_sandbox); ``box`` a Sandbox to grade
     in, shared by one student's notebooks (default: one of its own).
+    The notebook is graded within its wall-clock budget (notebook_budget) and
+    by ``deadline`` (``time.monotonic()``, the student's budget) if sooner:
+    past it, the grader stops the notebook's code and every check not yet
+    passed fails, saying so. Waiting never buys time.
     """
     if isinstance(stage, str):
         stage = get_stage(stage)
     if not secret:
         raise GraderError(NO_SECRET)
+    budget, why = notebook_budget(stage)
+    reason = (f"grading this notebook took longer than its time budget ({why}); the grader "
+              "stopped your code, and the checks not yet run fail. Hint: nothing in your code "
+              "should wait or sleep")
+    if deadline is not None and deadline < time.monotonic() + budget:
+        reason = ("your notebooks together took longer than the time budget of one student's "
+                  f"submission (each stage's budget once; this stage's is {why}); the grader "
+                  "stopped your code, and the checks not yet run fail. Hint: nothing in your "
+                  "code should wait or sleep")
+    deadline = min(time.monotonic() + budget, deadline or float("inf"))
     own = box is None
     if own:
         box = open_sandbox([stage], sandbox, path)
@@ -171,10 +213,13 @@ def grade_notebook(nb, stage, student="", secret=None, path="", sandbox=None, bo
     result = SubmissionResult(student=student, assignment=stage.name, path=str(path),
                               max_score=stage.max_score)
     notes = []
+    box.deadline, box.deadline_reason = deadline, reason
     try:
         for check in stage.checks:
             check_id = f"{stage.name}.{check.name}"
             try:
+                if time.monotonic() >= deadline:
+                    raise SandboxError(reason)
                 if box.dead or box.stage != stage.name:
                     try:
                         notes = box.start(stage.name, setup, answers)
@@ -214,6 +259,7 @@ def grade_notebook(nb, stage, student="", secret=None, path="", sandbox=None, bo
                                              clean_text(message, 4000)))
             result.score += points
     finally:
+        box.deadline = None
         if own:
             box.close()
         else:
@@ -297,7 +343,7 @@ def failed_result(student, nb_path, reason):
     return result
 
 
-def grade_path(student, nb_path, secret=None, sandbox=None, box=None):
+def grade_path(student, nb_path, secret=None, sandbox=None, box=None, deadline=None):
     """Read and grade one notebook file (used by the CLI, possibly in a pool)."""
     from .discovery import Unresolved
 
@@ -309,7 +355,7 @@ def grade_path(student, nb_path, secret=None, sandbox=None, box=None):
         return failed_result(student, nb_path, f"the notebook could not be read: {exc}")
     stage = stage_of(nb_path, nb) or detect_stage(nb_path, nb)  # a renamed copy too
     return grade_notebook(nb, stage, student=student, secret=secret, path=nb_path,
-                          sandbox=sandbox, box=box)
+                          sandbox=sandbox, box=box, deadline=deadline)
 
 
 def grade_student(student, paths, secret, sandbox=None, split=1):
@@ -329,6 +375,9 @@ def grade_student(student, paths, secret, sandbox=None, split=1):
     for path in paths:
         stage = stage_of[str(path)] or STAGES[0]
         by_assets.setdefault(tuple(sorted(stage.assets)), []).append(path)
+    # the student's budget: each stage's once, however many notebooks of it
+    deadline = time.monotonic() + sum(
+        notebook_budget(stage)[0] for stage in {s for s in stage_of.values() if s})
     # the longest group (stage 5 trains a network) first
     groups = sorted(by_assets.values(), key=lambda g: not any(
         getattr(stage_of[str(p)], "name", "") == "training" for p in g))
@@ -341,7 +390,8 @@ def grade_student(student, paths, secret, sandbox=None, split=1):
                 stages.append(stage)
         box = open_sandbox(stages or list(STAGES[:1]), sandbox, group[0])
         try:
-            return {str(path): grade_path(student, path, secret, box=box) for path in group}
+            return {str(path): grade_path(student, path, secret, box=box, deadline=deadline)
+                    for path in group}
         finally:
             box.close()
 

@@ -120,6 +120,9 @@ class Sandbox:
         self.generation = 0        # one per check child: proxies of an old child are void
         self.in_check = self.stage = None
         self.timeout, self.check_deadline = 30.0, None
+        # time.monotonic() by which the current notebook must be graded (set by
+        # autograder.grade), and what a check that runs past it is told
+        self.deadline, self.deadline_reason = None, ""
         self.stage_started = (None, time.perf_counter())
         self.ids = itertools.count(1)
         self.dirs = []
@@ -389,8 +392,14 @@ class Sandbox:
         """Send one message, read one reply; (header, arrays) of the reply."""
         if self.dead:
             raise SandboxError(self.dead)
+        # the notebook's (or the student's) time budget bounds every exchange:
+        # waiting just under each timeout never adds up to more than the budget
+        budget_left = None if self.deadline is None else self.deadline - time.monotonic()
+        if budget_left is not None and budget_left <= 0:
+            self._fail(self.deadline_reason)
+        by_budget = budget_left is not None and budget_left < timeout
         try:
-            deadline = time.monotonic() + timeout
+            deadline = time.monotonic() + (budget_left if by_budget else timeout)
             self._write(pack(header, list(arrays)), deadline)
             (size,) = struct.unpack("<Q", self._read_exact(8, deadline))
             if size > MAX_REPLY:
@@ -400,6 +409,8 @@ class Sandbox:
             if not isinstance(reply, dict):
                 raise WireError("a reply that is not an object")
         except TimeoutError:
+            if by_budget:
+                self._fail(self.deadline_reason)
             self._fail(f"your code did not finish within {timeout:g} s (an infinite loop, "
                        "or far too slow); the grader stopped it")
         except (EOFError, BrokenPipeError, ConnectionResetError):

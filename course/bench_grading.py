@@ -88,6 +88,44 @@ def cold_import_seconds():
     return time.perf_counter() - start
 
 
+def measure_reference_costs(root, repeats=3, stages=None, write=True):
+    """Wall time of grading each stage's reference notebook in a fresh sandbox
+    (start included), the median of ``repeats``; written to
+    autograder/reference_cost.json, from which the grader derives each
+    notebook's time budget (autograder.grade.notebook_budget)."""
+    import datetime
+    import json
+    import os
+    from unittest import mock
+
+    import autograder.grade as grade
+    from course.stages import STAGES
+
+    stages = STAGES if stages is None else stages
+    seconds = {}
+    # measured without a budget (the budget is derived from this measurement)
+    with mock.patch.object(grade, "notebook_budget", lambda stage: (float("inf"), "")):
+        for stage in stages:
+            path = write_submission(Path(root) / "cost", "reference", stage,
+                                    answers_of("reference", stage))
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                result = grade.grade_path("reference", path, BENCH_SECRET)
+                times.append(time.perf_counter() - start)
+                if result.score != result.max_score:
+                    raise RuntimeError(f"the reference lost points in {stage.name}: "
+                                       f"{[c.message for c in result.checks if not c.passed]}")
+            seconds[stage.name] = round(statistics.median(times), 2)
+    record = {"seconds": seconds, "repeats": repeats,
+              "measured": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+              "load_average": round(os.getloadavg()[0], 1), "cpu_count": os.cpu_count(),
+              "command": "python -m course bench --grading"}
+    if write:
+        grade.REFERENCE_COST.write_text(json.dumps(record, indent=1) + "\n")
+    return record
+
+
 def time_submission(root, repeats=3, stages=None):
     """Grade the reference's complete submission ``repeats`` times as the CLI does
     (``grade_all``: one sandbox per student, launched inside the timing), with

@@ -362,3 +362,58 @@ def test_a_grader_that_is_not_root_bounds_a_fork_flood_and_a_memory_bomb(tmp_pat
     assert not report["cgroup"]
     assert "RLIMIT_NPROC" in report["limits"]["processes"], report
     assert "per process" in report["limits"]["memory"], report
+
+
+# --------------------------------------------------------------------------
+# 3. Stalling: a correct submission that waits just under every timeout
+# --------------------------------------------------------------------------
+
+STALL = 4.0  # seconds each check's process sleeps as it starts
+
+
+def _stalling(stage):
+    from course.flow import reference_answers
+
+    answers = dict(reference_answers(stage))
+    first = stage.answers[0].grade_id
+    answers[first] = (answers[first] + "\nimport os as _os, time as _time\n"
+                      f"_os.register_at_fork(after_in_child=lambda: _time.sleep({STALL}))\n")
+    return notebook(answers, stage)
+
+
+@needs_bwrap
+def test_a_submission_that_stalls_gets_no_more_than_its_budget(tmp_path, monkeypatch):
+    """Weakened (no budget): the stalling reference keeps full marks and
+    holds the grader STALL s per check. Real, with a budget of 7 s (the
+    reference's cost set to 1 s: 5x + 2 s): the notebook is stopped at its
+    budget, the checks not yet run fail saying so; a second copy of the same
+    stage gets no time of its own (the student's budget counts each stage
+    once). About 35 s."""
+    import time
+
+    stage = only("forward", "backward_dx", "backward_params", stage=get_stage("single_channel"))
+    nb = _stalling(stage)
+    with pytest.MonkeyPatch.context() as weak:
+        weak.setattr(grade, "notebook_budget", lambda stage: (float("inf"), ""))
+        start = time.monotonic()
+        result = grade.grade_notebook(nb, stage, student="staller", secret=SECRET)
+        weak_s = time.monotonic() - start
+    assert result.score == result.max_score and weak_s > 3 * STALL, (weak_s, result.checks)
+
+    monkeypatch.setattr(grade, "reference_seconds", lambda stage: 1.0)
+    monkeypatch.setattr(grade, "BUDGET_EXTRA", 2.0)
+    folder = tmp_path / "staller"
+    for name in ("single_channel.ipynb", "single_channel (1).ipynb"):
+        folder.mkdir(exist_ok=True)
+        nbformat.write(nb, folder / name)
+    _graded_on(monkeypatch, {"single_channel": ("forward", "backward_dx", "backward_params")})
+    paths = sorted(folder.glob("*.ipynb"))
+    start = time.monotonic()
+    first, second = grade.grade_student("staller", paths, SECRET)
+    real_s = time.monotonic() - start
+    assert real_s < 7 + STALL + 5, real_s  # the budget, one sleep, tearing down
+    assert first.score < first.max_score
+    assert any("7 s: 5x the reference's 1.0 s + 2 s" in c.message and "time budget" in c.message
+               for c in first.checks), first.checks
+    assert second.score == 0
+    assert all("time budget of one student" in c.message for c in second.checks)
