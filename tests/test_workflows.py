@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -26,7 +27,7 @@ def _load(name):
     data = yaml.safe_load((WORKFLOWS / name).read_text())
     assert data[True] if True in data else data["on"]  # YAML 1.1 reads `on` as True
     (job,) = data["jobs"].values()
-    assert job["runs-on"] == "ubuntu-latest" and job["timeout-minutes"] <= 90
+    assert job["runs-on"].startswith("ubuntu-") and job["timeout-minutes"] <= 90
     return job
 
 
@@ -64,44 +65,154 @@ def _workflow(name):
     return yaml.safe_load((WORKFLOWS / name).read_text())
 
 
-def test_instructor_workflow_grades_and_publishes(tmp_path):
-    job = _load("instructor-grade.yml")
-    grading = _step(job, "Grade every submission with the hidden checks")
-    assert grading["env"]["CNN1D_GRADER_SECRET"] == "${{ secrets.CNN1D_GRADER_SECRET }}"
-    command = grading["run"]
-    repo = _student_repo(tmp_path, reference_answers(STAGE))
-    submitted = tmp_path / "submissions" / "ada"
-    shutil.copytree(repo, submitted)
-    command = command.replace(" submissions ", f" {tmp_path / 'submissions'} ")
-    command = command.replace("grades/", f"{tmp_path}/grades/")
-    proc = subprocess.run(["bash", "-e", "-c", command], cwd=ROOT, capture_output=True,
-                          text=True, env=dict(os.environ, CNN1D_GRADER_SECRET="test-secret"))
-    assert proc.returncode == 0, proc.stderr
-    grades = tmp_path / "grades"
-    rows = list(csv.DictReader((grades / "grades.csv").open()))
-    assert rows == [{"student": "ada", "assignment": STAGE.name,
-                     "score": f"{STAGE.max_score:g}", "max_score": f"{STAGE.max_score:g}"}]
-    assert json.loads((grades / "grades.json").read_text())["submissions"][0]["score"] == \
-        STAGE.max_score
-    assert (grades / "grades.xml").exists() and (grades / "grades.md").exists()
+def _instructor_copy(tmp):
+    """The instructor's private repository, a copy of the kit: the workflow's
+    steps run in it as written (relative paths and all)."""
+    course = tmp / "course"
+    course.mkdir()
+    for name in ("autograder", "course", "solutions", "release", "source", "nbgrader_config.py",
+                 "pyproject.toml", ".venv"):
+        (course / name).symlink_to(ROOT / name)
+    return course
 
+
+def _run(script, cwd, **env):
+    proc = subprocess.run(["bash", "-e", "-c", script], cwd=cwd, capture_output=True,
+                          text=True, env=dict(os.environ, **env), timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="the grading step runs the grader through sudo, "
+                                             "which asks a normal user for a password")
+def test_classroom_class_collected_graded_late_and_told(tmp_path):
+    """GitHub Classroom end to end, each command as the workflow and
+    docs/classroom.md write it: collect six students' clones (on time, late,
+    a backdated commit pushed late, a renamed notebook, two unnamed copies,
+    an empty repository), grade as root in bubblewrap through sudo, apply the
+    late penalty, post each student's feedback as an issue and post it again
+    (about 1 min)."""
+    from tests import docblocks
+    from tests.github_fake import ORG, FakeGitHub
+    from tests.test_classroom import DUE, SLUG, make_class
+
+    if not shutil.which("sudo"):
+        pytest.fail("sudo is not installed: .ci/run installs it (apt-get install sudo)")
+    workflow = _workflow("instructor-grade.yml")
+    grade, deliver = workflow["jobs"]["grade"], workflow["jobs"]["deliver"]
+    course = _instructor_copy(tmp_path)
+    bin_dir = tmp_path / "bin"  # `gh auth token`, as on the instructor's machine
+    bin_dir.mkdir()
+    (bin_dir / "gh").write_text('#!/bin/sh\n[ "$1 $2" = "auth token" ] && echo test-token\n')
+    (bin_dir / "gh").chmod(0o755)
     summary = tmp_path / "summary.md"
-    script = _step(job, "Per-student feedback and a short summary")["run"]
-    script = script.replace("grades/", f"{tmp_path}/grades/")
-    proc = subprocess.run(["bash", "-e", "-c", script], cwd=ROOT, capture_output=True, text=True,
-                          env=dict(os.environ, GITHUB_STEP_SUMMARY=str(summary)))
-    assert proc.returncode == 0, proc.stderr
-    assert f"{STAGE.max_score:g} / {STAGE.max_score:g}" in (
-        grades / "feedback" / "ada.md").read_text()
-    assert "1 submissions" in summary.read_text()
-    uploaded = next(s for s in job["steps"] if s.get("uses", "").startswith(
-        "actions/upload-artifact"))
-    assert uploaded["with"]["path"] == "grades/"
+    with FakeGitHub(token="test-token") as fake:
+        clones, _ = make_class(tmp_path, fake)
+        collect = docblocks.fill(docblocks.block("docs/classroom.md", "classroom collect"),
+                                 clones=clones, due_date=DUE)
+        _run(collect, course, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+             GITHUB_API_URL=fake.url)
+
+        step = _step(grade, "Grade every submission with the hidden checks")
+        assert step["env"]["CNN1D_GRADER_SECRET"] == "${{ secrets.CNN1D_GRADER_SECRET }}"
+        assert step["env"]["CNN1D_SANDBOX"] == "bwrap"
+        assert step["run"].startswith("sudo --preserve-env=CNN1D_GRADER_SECRET,CNN1D_SANDBOX ")
+        # sudo resets the environment: the secret reaches the grader only
+        # through --preserve-env (without it grading exits 2, no secret)
+        _run(step["run"], course, CNN1D_GRADER_SECRET="test-secret", CNN1D_SANDBOX="bwrap")
+        for name in ("Per-student feedback and a short summary",
+                     "Late policy and feedback of GitHub Classroom assignments"):
+            _run(_step(grade, name)["run"], course, GITHUB_STEP_SUMMARY=str(summary))
+
+        posted = _step(deliver, "Post each student's feedback as an issue in their repository")
+        assert posted["env"] == {"GH_TOKEN": "${{ secrets.CLASSROOM_FEEDBACK_TOKEN }}"}
+        # -S: no site-packages, as on a runner's bare python3: the standard library only
+        script = posted["run"].replace("python3 ", f"{sys.executable} -S ")
+        first = _run(script, course, GH_TOKEN="test-token", GITHUB_API_URL=fake.url)
+        issues_once = json.loads(json.dumps(fake.issues))
+        again = _run(script, course, GH_TOKEN="test-token", GITHUB_API_URL=fake.url)
+
+    graded = json.loads((course / "grades" / "grades.json").read_text())["submissions"]
+    assert sorted(s["student"] for s in graded) == ["ada", "bob", "carol", "mallory"]
+    assert all(s["score"] == STAGE.max_score for s in graded)  # all four hand in the reference
+    assert "4 submissions" in summary.read_text()
+    rows = {r["login"]: r for r in csv.DictReader(
+        (course / "grades" / "classroom" / f"{STAGE.name}.csv").open())}
+    full = STAGE.max_score
+    expected = {"ada": ("collected", full, 0), "carol": ("collected", full, 0),
+                "bob": ("collected", full, 0.1 * full),      # 16 h late: one started day
+                "mallory": ("collected", full, 0.2 * full),  # backdated, pushed 44 h late
+                "frank": ("ambiguous", 0, 0), "dave": ("empty", 0, 0)}
+    assert {k: (r["status"], r["score"], r["late_penalty"]) for k, r in rows.items()} == \
+        {k: (status, f"{score:g}", f"{penalty:g}") for k, (status, score, penalty)
+         in expected.items()}
+    assert rows["mallory"]["final"] == f"{0.8 * full:g}"
+
+    # one issue per student, in the student's own repository, with their own feedback
+    assert sorted(fake.issues) == sorted(f"{ORG}/{SLUG}-{k}" for k in expected)
+    for login in expected:
+        (issue,) = issues_once[f"{ORG}/{SLUG}-{login}"]
+        assert issue["title"] == f"Feedback: {STAGE.name}"
+        others = [k for k in expected if k != login]
+        assert not any(f"Feedback for {k}" in issue["body"] for k in others)
+    body = issues_once[f"{ORG}/{SLUG}-mallory"][0]["body"]
+    assert "at 2026-12-09T13:00:00Z, 2 started day(s) after the deadline" in body
+    assert "own date (2026-12-06T12:00:00Z) is not used" in body
+    assert "Late penalty" in body and f"# {STAGE.name}: {0.8 * full:g} points" in body
+    assert "renamed single_channel (1).ipynb" in issues_once[f"{ORG}/{SLUG}-carol"][0]["body"]
+    assert "single_channel_v1.ipynb, single_channel_v2.ipynb" in \
+        issues_once[f"{ORG}/{SLUG}-frank"][0]["body"]
+    assert "has no commit" in issues_once[f"{ORG}/{SLUG}-dave"][0]["body"]
+    # the second delivery edited the same six issues
+    assert "opened" in first.stdout and "opened" not in again.stdout
+    assert all(len(v) == 1 for v in fake.issues.values())
+    assert [m for m, _ in fake.calls].count("PATCH") == 6
+
+
+def test_deliver_needs_a_token_and_the_reports(tmp_path):
+    """No token, or no report to deliver: exit 2 naming what to do; a student's
+    repository that refuses the issue is named, the others still get theirs."""
+    from course.classroom import deliver
+    from tests.github_fake import FakeGitHub
+
+    env = {k: v for k, v in os.environ.items() if k not in ("GH_TOKEN", "GITHUB_TOKEN")}
+    (tmp_path / "classroom" / STAGE.name).mkdir(parents=True)
+    proc = subprocess.run([sys.executable, "-m", "course", "classroom", "deliver",
+                           str(tmp_path / "classroom")], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "run `python -m course classroom report` first" in \
+        proc.stderr
+    manifest = {"assignment": STAGE.name, "students": [
+        {"login": "ada", "repository": "cnn1d-class/a-ada", "feedback": "ada.md"},
+        {"login": "bob", "repository": "elsewhere/a-bob", "feedback": "bob.md"}]}
+    folder = tmp_path / "classroom" / STAGE.name
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    for login in ("ada", "bob"):
+        (folder / f"{login}.md").write_text(f"feedback of {login}")
+    proc = subprocess.run([sys.executable, "-m", "course", "classroom", "deliver",
+                           str(tmp_path / "classroom")], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "no GitHub token: set GH_TOKEN" in proc.stderr
+    with FakeGitHub() as fake:
+        original = fake.route
+        fake.route = lambda m, p, q, b: (410, {"message": "Issues are disabled"}, None) \
+            if "/elsewhere/" in p else original(m, p, q, b)
+        from course.classroom import GitHub
+
+        failures = deliver(tmp_path / "classroom", GitHub(fake.url, fake.token),
+                           log=lambda _: None)
+    assert [i["body"] for i in fake.issues["cnn1d-class/a-ada"]] == ["feedback of ada"]
+    assert len(failures) == 1 and failures[0].startswith("bob (elsewhere/a-bob)")
+    assert "410" in failures[0] and "Issues are disabled" in failures[0]
 
 
 def test_instructor_workflow_is_locked_down():
     """It triggers on a path git keeps, reads with a read-only token that is not
-    left behind, and only the grading step sees the secret."""
+    left behind, grades in bubblewrap (installed, as root: Ubuntu 24.04's
+    AppArmor stops an unprivileged one) and only the grading step sees the
+    course secret; the job that writes to the students' repositories has no
+    repository token, runs in an environment, and only its one step sees its
+    token."""
     workflow = _workflow("instructor-grade.yml")
     on = workflow[True]  # YAML 1.1 reads `on` as True
     assert "workflow_dispatch" in on
@@ -109,14 +220,33 @@ def test_instructor_workflow_is_locked_down():
                                  on["push"]["paths"][0].replace("**", "x/y/z.ipynb")], cwd=ROOT)
     assert gitignored.returncode == 1, "the workflow watches a path .gitignore ignores"
     assert workflow["permissions"] == {"contents": "read"}
-    (job,) = workflow["jobs"].values()
-    assert "env" not in job and "env" not in workflow
-    checkout = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout"))
-    assert checkout["with"]["persist-credentials"] is False
-    secret_steps = [s for s in job["steps"] if "secrets." in json.dumps(s)]
+    assert "env" not in workflow
+    grade, deliver = workflow["jobs"]["grade"], workflow["jobs"]["deliver"]
+    assert "env" not in grade and "permissions" not in grade
+    for job in (grade, deliver):
+        assert job["runs-on"] == "ubuntu-24.04"
+        checkout = next(s for s in job["steps"] if s.get("uses", "").startswith(
+            "actions/checkout"))
+        assert checkout["with"]["persist-credentials"] is False
+    names = [s.get("name") for s in grade["steps"]]
+    assert names.index("Install bubblewrap") < names.index(
+        "Grade every submission with the hidden checks")
+    assert "apt-get install" in _step(grade, "Install bubblewrap")["run"] and \
+        "bubblewrap" in _step(grade, "Install bubblewrap")["run"]
+    secret_steps = [s for s in grade["steps"] if "secrets." in json.dumps(s)]
     assert [s["name"] for s in secret_steps] == ["Grade every submission with the hidden checks"]
-    python = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/setup-python"))
+    python = next(s for s in grade["steps"] if s.get("uses", "").startswith(
+        "actions/setup-python"))
     assert python["with"]["cache"] == "pip"
+
+    assert deliver["permissions"] == {} and deliver["needs"] == "grade"
+    assert deliver["environment"] == "classroom-feedback"
+    assert deliver["if"] == "github.event_name == 'workflow_dispatch' && inputs.deliver"
+    assert on["workflow_dispatch"]["inputs"]["deliver"]["default"] is False
+    secret_steps = [s for s in deliver["steps"] if "secrets." in json.dumps(s)]
+    assert [s.get("uses") for s in secret_steps] == [None]
+    assert not any("make venv" in s.get("run", "") or "pip" in s.get("run", "")
+                   for s in deliver["steps"])
 
 
 def test_summary_stays_small_for_any_class_size(tmp_path):
