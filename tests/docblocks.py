@@ -16,6 +16,7 @@ and refuses a block that still holds one, so a test cannot run a command with
 a placeholder left in it.
 """
 
+import os
 import re
 import textwrap
 from dataclasses import dataclass
@@ -85,8 +86,14 @@ class Shell:
     when someone types them into the same terminal. A command that fails stops
     its block (``set -euo pipefail``) and ``run`` raises with the output."""
 
-    def __init__(self, cwd, env):
-        self.cwd, self.env = str(cwd), dict(env)
+    def __init__(self, cwd, env, user=None):
+        self.cwd, self.env, self.user = str(cwd), dict(env), user
+
+    def _bash(self, script):
+        """bash running ``script``, as ``self.user`` when one is given (root's
+        ``runuser``, which keeps the environment)."""
+        bash = ["bash", "-c", script]
+        return ["runuser", "-u", self.user, "--", *bash] if self.user else bash
 
     def _script(self, text, state):
         return ("set -euo pipefail\n" + text
@@ -96,8 +103,10 @@ class Shell:
         import subprocess
         import tempfile
         with tempfile.NamedTemporaryFile("r", suffix=".sh") as state:
-            proc = subprocess.run(["bash", "-c", self._script(fill(text, **placeholders),
-                                                              state.name)],
+            if self.user:
+                os.chmod(state.name, 0o666)
+            proc = subprocess.run(self._bash(self._script(fill(text, **placeholders),
+                                                          state.name)),
                                   cwd=self.cwd, env=self.env, capture_output=True, text=True,
                                   timeout=timeout)
             if proc.returncode != 0:
@@ -126,6 +135,6 @@ class Shell:
         """Start a block that runs until stopped (a server) in its own process
         group, its output going to ``log``; returns the Popen."""
         import subprocess
-        return subprocess.Popen(["bash", "-c", "set -euo pipefail\n" + fill(text, **placeholders)],
+        return subprocess.Popen(self._bash("set -euo pipefail\n" + fill(text, **placeholders)),
                                 cwd=self.cwd, env=self.env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)

@@ -27,6 +27,7 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import tempfile
 import time
 import zipfile
 from datetime import UTC, datetime, timedelta
@@ -45,9 +46,18 @@ STAGE = get_stage("single_channel")
 NB = STAGE.notebook
 README, DEPLOY = "README.md", "deploy/README.md"
 
+# The students' environment: the users' environment of the hub
+# (deploy/jupyterhub/setup.sh user-env; .ci/run builds it)
+STUDENT_ENV = Path("/opt/tljh/user/bin")
+
 pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not all(shutil.which(c) for c in ("git", "make", "bwrap")),
-                                 reason="needs git, make and bubblewrap")]
+              pytest.mark.skipif(not all(shutil.which(c) for c in ("git", "make", "bwrap",
+                                                                    "useradd", "runuser")),
+                                 reason="needs git, make, bubblewrap, useradd and runuser"),
+              pytest.mark.skipif(os.geteuid() != 0, reason="the students are Linux users: root "
+                                 "makes them"),
+              pytest.mark.skipif(not (STUDENT_ENV / "nbgrader").exists(),
+                                 reason="no users' environment (setup.sh user-env)")]
 
 # The roster as Canvas exports it (Grades -> Export): identity columns, then
 # one column per assignment named "Name (id)", a "Points Possible" row; the
@@ -58,16 +68,18 @@ CANVAS_ROSTER = [
     ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", COLUMN,
      "output_size (4712)", "Current Score"],
     ["    Points Possible", "", "", "", "", "", "", ""],
-    ["Lovelace, Ada", "201", "S201", "ada", "A", "", "", ""],
-    ["Byron, Bob", "202", "S202", "bob", "A", "", "", ""],
-    ["Carroll, Carol", "203", "S203", "carol", "A", "", "", ""],
-    ["Dee, Dave", "204", "S204", "dave", "A", "", "", ""],
-    ["Mallory, Mal", "205", "S205", "mallory", "A", "", "", ""],
+    ["Lovelace, Ada", "201", "S201", "t17ada", "A", "", "", ""],
+    ["Byron, Bob", "202", "S202", "t17bob", "A", "", "", ""],
+    ["Carroll, Carol", "203", "S203", "t17carol", "A", "", "", ""],
+    ["Dee, Dave", "204", "S204", "t17dave", "A", "", "", ""],
+    ["Mallory, Mal", "205", "S205", "t17mallory", "A", "", "", ""],
     ["Müller, Jörg", "206", "S206", "joerg", "A", "", "", ""],
-    ["Evans, Eve", "207", "S207", "eve", "A", "EX", "", ""],
+    ["Evans, Eve", "207", "S207", "t17eve", "A", "EX", "", ""],
     ["Student, Test", "208", "", "", "A", "", "", ""],
 ]
-EXCHANGE_STUDENTS = ("ada", "bob", "carol", "dave", "mallory", "eve")
+# the students who submit through the exchange are Linux users (prefix t17, not
+# to meet the hub tests' users)
+EXCHANGE_STUDENTS = ("t17ada", "t17bob", "t17carol", "t17dave", "t17mallory", "t17eve")
 COMMENT = "Clear: the window slides and the kernel is not flipped."
 
 
@@ -142,9 +154,10 @@ def manual_grades(kit, student):
 class Term:
     """The term's state: the clone, the instructor's terminal, and what was seen."""
 
-    def __init__(self, tmp):
-        self.tmp = tmp
-        self.kit, self.home, self.exchange = tmp / "kit", tmp / "home", tmp / "exchange"
+    def __init__(self, tmp, shared):
+        self.tmp, self.shared = tmp, shared
+        self.kit, self.home = tmp / "kit", tmp / "home"
+        self.exchange = shared / "exchange"
         env = {k: v for k, v in os.environ.items()
                if k not in ("VIRTUAL_ENV", "CNN1D_GRADER_SECRET", "JUPYTER_CONFIG_DIR",
                             "PYTHONPATH", "MAKEFLAGS", "MAKELEVEL", "CNN1D_KIT")}
@@ -155,19 +168,29 @@ class Term:
         self.seen = {}
 
     def student(self, name):
-        """The student's terminal: their own folder, their environment's nbgrader
-        (the kit's .venv, activated), their login name."""
-        folder = self.tmp / "students" / name
-        folder.mkdir(parents=True, exist_ok=True)
-        env = dict(self.instructor.env, USER=name, LOGNAME=name,
-                   PATH=f"{self.kit / '.venv' / 'bin'}{os.pathsep}{self.instructor.env['PATH']}")
-        env.pop("CNN1D_GRADER_SECRET", None)
-        return docblocks.Shell(folder, env)
+        """The student's terminal, as the Linux user ``name``: their home folder,
+        the users' environment first on PATH, the exchange in their Jupyter
+        settings (README: students need the same setting)."""
+        home = self.shared / "home" / name
+        env = {"HOME": str(home), "USER": name, "LOGNAME": name, "LANG": "C.UTF-8",
+               "PATH": f"{STUDENT_ENV}{os.pathsep}/usr/bin:/bin"}
+        return docblocks.Shell(home, env, user=name)
+
+    def add_student(self, name):
+        home = self.shared / "home" / name
+        subprocess.run(["userdel", name], capture_output=True)  # left by a killed run
+        subprocess.run(["useradd", "--no-create-home", "--home-dir", str(home),
+                        "--shell", "/bin/bash", name], check=True)
+        self.users.append(name)
+        (home / ".jupyter").mkdir(parents=True)
+        (home / ".jupyter" / "nbgrader_config.py").write_text(
+            f"c = get_config()\nc.Exchange.root = {str(self.exchange)!r}\n")
+        subprocess.run(["chown", "-R", f"{name}:", str(home)], check=True)
 
 
 def set_late(exchange, student, when):
     """The submission's time in the exchange (what nbgrader's collect reads)."""
-    inbound = exchange / "cnn1d" / "inbound"
+    inbound = exchange / "cnn1d" / "inbound"  # nbgrader's folder name: student+stage+time+id
     [folder] = [p for p in inbound.iterdir() if p.name.startswith(f"{student}+")]
     (folder / "timestamp.txt").write_text(when.strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
 
@@ -175,11 +198,27 @@ def set_late(exchange, student, when):
 @pytest.fixture(scope="module")
 def term(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("term")
-    t = Term(tmp)
+    # what the students reach (their homes, the exchange) lies outside pytest's
+    # folder, which only root can enter
+    shared = Path(tempfile.mkdtemp(prefix="cnn1d-term-"))
+    shared.chmod(0o755)
+    t = Term(tmp, shared)
+    t.users = []
+    try:
+        yield run_term(t)
+    finally:
+        for name in t.users:
+            subprocess.run(["userdel", name], capture_output=True)
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+def run_term(t):
+    tmp = t.tmp
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(t.kit)], check=True)
     link_venv(ROOT / ".venv", t.kit / ".venv")
     os.utime(t.kit / "pyproject.toml", (0, 0))  # the linked .venv is up to date
     t.exchange.mkdir()
+    t.exchange.chmod(0o777)  # README: writable by everyone (sudo chmod ugo+rwx)
     # The instructor's own Jupyter settings: the exchange (README, "The
     # exchange"), and a server that a test can reach (port, token; root in CI)
     jupyter = t.home / ".jupyter"
@@ -207,25 +246,26 @@ def term(tmp_path_factory):
 
     # the students fetch, work and submit
     for name in EXCHANGE_STUDENTS:
+        t.add_student(name)
         student = t.student(name)
         fetch, submit = docblocks.block("README.md", "nbgrader submit").split("\n", 1)
         student.run(fetch)
         path = Path(student.cwd) / STAGE.name / NB
         nb = nbformat.read(path, as_version=4)
-        if name in ("ada", "bob", "carol"):
+        if name in ("t17ada", "t17bob", "t17carol"):
             nb = with_written_answers(fill_answers(nb, reference_answers(STAGE)),
                                       "The kernel slides along x; no flip.")
-        elif name == "mallory":
+        elif name == "t17mallory":
             nb = fill_answers(nb, {"simple_conv1d": ZEROS_AND_PATCHED_NUMPY})
-        if name == "dave":
+        if name == "t17dave":
             path.write_bytes(b"\xff\xfe not a notebook {")
-        elif name == "carol":
+        elif name == "t17carol":
             path.unlink()
             nbformat.write(nb, path.with_name(f"{STAGE.name} (1).ipynb"))
         else:
             nbformat.write(nb, path)
         t.seen[f"submit {name}"] = student.run(submit)
-    set_late(t.exchange, "bob", due + timedelta(days=1, hours=2))  # 2 started days
+    set_late(t.exchange, "t17bob", due + timedelta(days=1, hours=2))  # 2 started days
 
     # the Canvas students: zip_collect of the LMS download
     canvas_download(t.kit)
@@ -246,7 +286,7 @@ def term(tmp_path_factory):
             page = pages.new_page(browser)
             pages.open_formgrader(page, lab)
             for q in STAGE.written:
-                pages.grade_written_answer(page, lab, STAGE.name, "ada", q.grade_id,
+                pages.grade_written_answer(page, lab, STAGE.name, "t17ada", q.grade_id,
                                            q.points, COMMENT)
             t.seen["xss"] = pages.xss_labels(page)
     finally:
@@ -259,7 +299,7 @@ def term(tmp_path_factory):
     sh.run(docblocks.block("README.md", "nbgrader release_feedback single_channel"))
     t.seen["feedback"] = {
         name: t.student(name).run(docblocks.block("README.md", "fetch_feedback"))
-        for name in ("ada", "bob")}
+        for name in ("t17ada", "t17bob")}
     # a regrade keeps the written answers' grades and the late penalty
     sh.run(docblocks.block("README.md", "nbgrader autograde single_channel --force"))
     t.seen["after regrade"] = gradebook(t.kit)
@@ -290,33 +330,33 @@ def full_marks():
 
 def test_every_student_has_a_grade_and_the_reference_full_marks(term):
     grades = term.seen["after autograde"]
-    assert set(grades) >= {"ada", "bob", "carol", "dave", "mallory", "eve", "joerg"}
-    assert grades["ada"] == (full_marks(), 0)
-    assert grades["carol"][0] == full_marks(), "the renamed notebook was graded as stage 1"
+    assert set(grades) >= {*EXCHANGE_STUDENTS, "joerg"}
+    assert grades["t17ada"] == (full_marks(), 0)
+    assert grades["t17carol"][0] == full_marks(), "the renamed notebook was graded as stage 1"
     assert grades["joerg"][0] == full_marks(), "the Canvas student with a non-ASCII name"
-    assert grades["dave"][0] == 0 and grades["eve"][0] == 0
-    assert grades["mallory"][0] < full_marks() / 2
+    assert grades["t17dave"][0] == 0 and grades["t17eve"][0] == 0
+    assert grades["t17mallory"][0] < full_marks() / 2
 
 
 def test_the_late_student_loses_the_policys_share_and_keeps_it_on_a_regrade(term):
-    score, penalty = term.seen["after autograde"]["bob"]
+    score, penalty = term.seen["after autograde"]["t17bob"]
     assert penalty == pytest.approx(0.2 * full_marks())  # 10 % a started day, 2 days
     assert score == pytest.approx(full_marks() - penalty)
-    assert term.seen["after regrade"]["bob"] == term.seen["after formgrader"]["bob"]
+    assert term.seen["after regrade"]["t17bob"] == term.seen["after formgrader"]["t17bob"]
 
 
 def test_written_answers_graded_in_formgrader_land_in_the_gradebook_and_stay(term):
     written = sum(q.points for q in STAGE.written)
-    assert term.seen["after formgrader"]["ada"][0] == pytest.approx(full_marks() + written)
-    assert term.seen["after regrade"]["ada"] == term.seen["after formgrader"]["ada"]
-    grades = manual_grades(term.kit, "ada")
+    assert term.seen["after formgrader"]["t17ada"][0] == pytest.approx(full_marks() + written)
+    assert term.seen["after regrade"]["t17ada"] == term.seen["after formgrader"]["t17ada"]
+    grades = manual_grades(term.kit, "t17ada")
     assert {q.grade_id for q in STAGE.written} <= set(grades)
     assert all(comment == COMMENT for _, comment in grades.values())
     assert term.seen["xss"] == []
 
 
 def test_released_feedback_is_current(term):
-    page = next((term.tmp / "students" / "ada" / STAGE.name / "feedback").rglob("*.html"))
+    page = next((term.shared / "home" / "t17ada" / STAGE.name / "feedback").rglob("*.html"))
     html = page.read_text()
     assert COMMENT in html, "the feedback released after formgrader lacks the comment"
     total = full_marks() + sum(q.points for q in STAGE.written)
@@ -333,7 +373,7 @@ def test_the_canvas_csv_lands_on_canvas_s_columns_cell_by_cell(term):
     assert points[0].strip() == "Points Possible"
     by_login = {r[3] or r[0]: r for r in rows[2:]}
     grades = term.seen["after regrade"]
-    for login in ("ada", "bob", "carol", "dave", "mallory", "joerg"):
+    for login in ("t17ada", "t17bob", "t17carol", "t17dave", "t17mallory", "joerg"):
         assert float(by_login[login][col]) == pytest.approx(grades[login][0]), login
-    assert by_login["eve"][col] == "EX"
+    assert by_login["t17eve"][col] == "EX"
     assert "Student, Test" in by_login
