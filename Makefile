@@ -21,7 +21,7 @@ help:
 	@echo "make bench          time the reference against PyTorch, and grading (installs torch==2.13.0)"
 	@echo "make lab            JupyterLab as a student sees it, on a working copy of release/ in lab/"
 	@echo "make lint | format  ruff check | ruff format"
-	@echo "make clean          remove caches and runs/ (keeps .venv, submissions, feedback, gradebook)"
+	@echo "make clean          remove caches and runs/ (keeps .venv, submissions, LMS downloads, feedback, gradebook)"
 	@echo "make clean-grades CONFIRM=yes   delete submitted/ autograded/ feedback/ gradebook.db grades.csv"
 
 # The virtual environment holds only third-party packages: the kit itself is
@@ -121,10 +121,11 @@ bench: venv
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install torch==2.13.0
 	OPENBLAS_NUM_THREADS=2 $(PY) -m course bench --training --grading --json docs/benchmark.json
 
-# Never the course's grading state: a term's submissions, feedback and grades
-# go only with clean-grades, which names them and needs CONFIRM=yes.
+# Never the course's grading state nor the LMS downloads (downloaded/: the roster,
+# the submissions): a term's submissions, feedback and grades go only with
+# clean-grades, which names them and needs CONFIRM=yes.
 clean:
-	rm -rf runs solution downloaded .pytest_cache .ruff_cache
+	rm -rf runs solution .pytest_cache .ruff_cache
 
 GRADING_STATE = submitted autograded feedback gradebook.db grades.csv
 clean-grades:
