@@ -55,7 +55,11 @@ def run_demo(workdir="runs/demo", stages=STAGES, log=None):
 
 
 def format_table(grades, stages=STAGES):
-    """A Markdown grade table: one row per student, one column per stage."""
+    """A Markdown grade table: one row per student, one column per stage.
+
+    Each cell is the points of the checks over the checks' maximum: the
+    written answers wait for a person in formgrader (nbgrader's maximum counts
+    them), so the table leaves them out and says so below it."""
     students = sorted({s for s, _ in grades}, key=lambda s: (STUDENTS.index(s)
                                                              if s in STUDENTS else 99, s))
     header = "| student | " + " | ".join(s.name for s in stages) + " | total |"
@@ -64,10 +68,14 @@ def format_table(grades, stages=STAGES):
         cells, total, total_max = [], 0.0, 0.0
         for stage in stages:
             if (student, stage.name) in grades:
-                score, max_score = grades[student, stage.name]
-                cells.append(f"{score:g} / {max_score:g}")
-                total, total_max = total + score, total_max + max_score
+                score, _ = grades[student, stage.name]
+                cells.append(f"{score:g} / {stage.max_score:g}")
+                total, total_max = total + score, total_max + stage.max_score
             else:
                 cells.append("—")
         lines.append(f"| {student} | " + " | ".join(cells) + f" | {total:g} / {total_max:g} |")
+    written = sum(s.written_points for s in stages)
+    if written:
+        lines.append(f"\nPoints of the checks only: the written answers ({written:g} points "
+                     "in all) are graded by hand in formgrader and are not counted here.")
     return "\n".join(lines)

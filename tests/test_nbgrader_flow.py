@@ -107,3 +107,13 @@ def test_the_command_line_gives_the_same_grades_as_nbgrader(graded):
     written = {s.name: s.written_points for s in STAGES}  # graded by a person, in nbgrader
     assert {(r.student, r.assignment): (r.score, r.max_score + written[r.assignment])
             for r in results} == grades
+
+
+def test_the_demo_table_counts_the_checks_and_says_the_written_answers_wait(graded):
+    grades, _ = graded
+    table = format_table(grades, STAGES)
+    [reference] = [line for line in table.splitlines() if line.startswith("| reference |")]
+    for stage in STAGES:
+        assert f"| {stage.max_score:g} / {stage.max_score:g} |" in reference
+    written = sum(s.written_points for s in STAGES)
+    assert f"written answers ({written:g} points in all) are graded by hand" in table
