@@ -31,6 +31,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -162,8 +163,28 @@ def _untouched(path, stage):
     return answer_cells(nb, stage) == answer_cells(release, stage)
 
 
-def _student_notebook(repo, stage):
-    """(path of the stage's notebook in the clone or None, what was found, status).
+def _notebooks(repo, sha, scratch):
+    """{path in the repository: a copy of its blob in ``scratch``} of the commit's
+    notebooks. Only regular files count: a symbolic link is never followed (it
+    could point anywhere on the instructor's machine), a submodule never read."""
+    listing = _git(repo, "ls-tree", "-r", "-z", sha)[1]
+    found = {}
+    for entry in filter(None, listing.split("\0")):
+        meta, name = entry.split("\t", 1)
+        mode, kind, blob = meta.split()
+        if (kind != "blob" or mode not in ("100644", "100755") or not name.endswith(".ipynb")
+                or ".ipynb_checkpoints" in name.split("/")):
+            continue
+        copy = Path(scratch) / str(len(found)) / Path(name).name
+        copy.parent.mkdir()
+        copy.write_bytes(subprocess.run(["git", "-C", str(repo), "cat-file", "blob", blob],
+                                        capture_output=True, check=True).stdout)
+        found[name] = copy
+    return found
+
+
+def _student_notebook(notebooks, stage):
+    """(path of the stage's notebook in the repository or None, what was found, status).
 
     Of the notebooks of the stage (by name or answer cells), those the student
     worked on count, else the untouched ones; of these the one, else the one
@@ -171,15 +192,13 @@ def _student_notebook(repo, stage):
     """
     from autograder.grade import _stage_of_file
 
-    listing = _git(repo, "ls-tree", "-r", "--name-only", "-z", "HEAD")[1]
-    names = [n for n in listing.split("\0") if n.endswith(".ipynb")
-             and ".ipynb_checkpoints" not in n.split("/")]
-    ours = [n for n in names if getattr(_stage_of_file(repo / n), "name", None) == stage.name]
+    names = list(notebooks)
+    ours = [n for n in names if getattr(_stage_of_file(notebooks[n]), "name", None) == stage.name]
     if not ours:
         found = ", ".join(names) or "no notebook at all"
         return None, f"no notebook of {stage.name} in the repository (found: {found})", \
             "missing"
-    pool = [n for n in ours if not _untouched(repo / n, stage)] or ours
+    pool = [n for n in ours if not _untouched(notebooks[n], stage)] or ours
     canonical = [n for n in pool if Path(n).name == stage.notebook]
     if len(pool) > 1 and len(canonical) != 1:
         return None, (f"{len(pool)} notebooks of {stage.name}, none of them named "
@@ -239,13 +258,13 @@ def collect(clones, stage_name, due, out="submissions", prefix=None, github=None
             record["commit"] = sha
             record["committed_at"] = _iso(parse_time(_git(repo, "log", "-1", "--format=%cI",
                                                           sha)[1]))
-            chosen, record["note"], record["status"] = _student_notebook(repo, stage)
-            if chosen is not None:
-                record["notebook"] = chosen
-                target.mkdir(parents=True)
-                blob = subprocess.run(["git", "-C", str(repo), "show", f"{sha}:{chosen}"],
-                                      capture_output=True, check=True).stdout
-                (target / stage.notebook).write_bytes(blob)
+            with tempfile.TemporaryDirectory() as scratch:
+                notebooks = _notebooks(repo, sha, scratch)
+                chosen, record["note"], record["status"] = _student_notebook(notebooks, stage)
+                if chosen is not None:
+                    record["notebook"] = chosen
+                    target.mkdir(parents=True)
+                    shutil.copyfile(notebooks[chosen], target / stage.notebook)
             pushed = push_time(github.activity(owner, name),
                                lambda after, r=repo, s=sha: after == s or _git(
                                    r, "merge-base", "--is-ancestor", s, after)[0] == 0)

@@ -210,3 +210,37 @@ def test_collect_refuses_a_folder_of_no_clones(tmp_path):
     with pytest.raises(ClassroomError, match="holds no repository"):
         collect(tmp_path / f"{SLUG}-submissions", STAGE.name, DUE, tmp_path / "out",
                 github=object())
+
+
+def test_a_symbolic_link_is_never_followed(tmp_path):
+    """A student commits single_channel.ipynb as a link to a file of the
+    instructor's machine (here a solved notebook, which would be collected if
+    the link were followed): nothing is read through it."""
+    target = tmp_path / "instructor" / "solved.ipynb"
+    target.parent.mkdir()
+    target.write_bytes(_notebook(reference_answers(STAGE)))
+    clones = tmp_path / f"{SLUG}-submissions"
+    repo = student_repo(clones, SLUG, "eve")
+    (repo / STAGE.notebook).symlink_to(target)
+    sha = commit(repo, {}, "2026-12-06T10:00:00Z")
+    with FakeGitHub() as fake:
+        fake.push(f"{SLUG}-eve", sha, "2026-12-06T10:00:05Z")
+        collect(clones, STAGE.name, DUE, tmp_path / "out", github=_github(fake),
+                log=lambda _: None)
+    (record,) = json.loads((tmp_path / "out" / f"classroom-{STAGE.name}.json").read_text())[
+        "students"]
+    assert record["status"] == "missing" and "found: no notebook at all" in record["note"]
+    assert not (tmp_path / "out" / "eve").exists()
+
+
+def test_report_refuses_grades_without_a_collected_student(tmp_path):
+    from course.classroom import report
+
+    manifest = tmp_path / "classroom.json"
+    manifest.write_text(json.dumps({"assignment": STAGE.name, "due": "2026-12-07T17:00:00Z",
+                                    "students": [{"login": "ada", "status": "collected",
+                                                  "seconds_late": 0}]}))
+    grades = tmp_path / "grades.json"
+    grades.write_text(json.dumps({"submissions": []}))
+    with pytest.raises(ClassroomError, match="has no result for ada's single_channel"):
+        report(grades, manifest, tmp_path / "out")
