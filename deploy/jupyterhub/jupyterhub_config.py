@@ -95,3 +95,55 @@ def pre_spawn_hook(spawner):
 
 
 c.Spawner.pre_spawn_hook = pre_spawn_hook
+
+
+# Feedback within a minute (course/feedback_service.py; deploy/README.md):
+# each submission is graded as it arrives in the exchange, by a service that
+# runs as its own Linux user (CNN1D_FEEDBACK_USER, made by `setup.sh feedback`),
+# never root, in the sandbox, with the course secret. Its root-side helper
+# only lets that user list the course's inbound/ and write its feedback/
+# (ACL entries, course/feedback_access.py). CNN1D_FEEDBACK=off leaves both out.
+if os.environ.get("CNN1D_FEEDBACK", "on") != "off":
+    import grp as _grp
+    import pwd as _pwd
+
+    FEEDBACK_USER = os.environ.get("CNN1D_FEEDBACK_USER", "cnn1d-feedback")
+    try:
+        _feedback_home = _pwd.getpwnam(FEEDBACK_USER).pw_dir
+    except KeyError:
+        raise SystemExit(f"no Linux user {FEEDBACK_USER} for the feedback service: run "
+                         "`bash deploy/jupyterhub/setup.sh feedback` as root, or set "
+                         "CNN1D_FEEDBACK=off") from None
+    _feedback = [os.environ.get("CNN1D_FEEDBACK_PYTHON", str(USER_ENV / "bin" / "python")),
+                 "-m", "course.feedback_service"]
+    _feedback_env = {"PYTHONPATH": str(KIT), "PATH": "/usr/local/bin:/usr/bin:/bin"}
+    c.JupyterHub.services.append({
+        "name": "cnn1d-feedback-access",
+        "command": [*_feedback, "grant", "--exchange", EXCHANGE, "--course", COURSE,
+                    "--user", FEEDBACK_USER, "--every", "2"],
+        "environment": _feedback_env,
+    })
+    c.JupyterHub.services.append({
+        "name": "cnn1d-feedback",
+        "user": FEEDBACK_USER,
+        "url": os.environ.get("CNN1D_FEEDBACK_URL", "http://127.0.0.1:10102"),
+        "command": [*_feedback, "serve", "--exchange", EXCHANGE, "--course", COURSE,
+                    "--state", _feedback_home,
+                    "--workers", os.environ.get("CNN1D_FEEDBACK_WORKERS", "2"),
+                    "--per-hour", os.environ.get("CNN1D_FEEDBACK_PER_HOUR", "10"),
+                    "--budget", os.environ.get("CNN1D_FEEDBACK_BUDGET", "30"),
+                    *[f"--due={d}" for d in os.environ.get("CNN1D_FEEDBACK_DUE", "").split()]],
+        "environment": {**_feedback_env,
+                        "CNN1D_GRADER_SECRET": SECRET_FILE.read_text().strip()},
+        "cwd": _feedback_home,
+        "oauth_no_confirm": True,
+    })
+    # the instructors' page (the service itself lets in only formgrade-<course>)
+    try:
+        _teachers = sorted(_grp.getgrnam(INSTRUCTORS).gr_mem)
+    except KeyError:
+        _teachers = []
+    c.JupyterHub.load_roles.append({
+        "name": "cnn1d-feedback-instructors", "users": _teachers,
+        "scopes": ["access:services!service=cnn1d-feedback"],
+    })
