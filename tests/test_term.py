@@ -22,6 +22,7 @@ the Canvas CSV is checked cell by cell. The whole term takes 4-6 minutes.
 
 import csv
 import io
+import json
 import os
 import shutil
 import signal
@@ -264,6 +265,10 @@ def run_term(t):
             nbformat.write(nb, path.with_name(f"{STAGE.name} (1).ipynb"))
         else:
             nbformat.write(nb, path)
+        if name in ("t17ada", "t17eve"):  # a student checks their notebook first
+            folder = docblocks.Shell(Path(student.cwd) / STAGE.name, student.env, user=name)
+            t.seen[f"check {name}"] = checked(folder, docblocks.block(
+                "README.md", "python cnn1d_helpers.py check"))
         t.seen[f"submit {name}"] = student.run(submit)
     set_late(t.exchange, "t17bob", due + timedelta(days=1, hours=2))  # 2 started days
 
@@ -275,6 +280,11 @@ def run_term(t):
     t.seen["autograde"] = sh.run(
         docblocks.block("README.md", "nbgrader autograde single_channel\n"))
     t.seen["after autograde"] = gradebook(t.kit)
+    # CI's command on the same submissions, and the kit's own check
+    sh.run(docblocks.block("README.md", "autograder grade submitted/"))
+    t.seen["ci"] = json.loads((t.kit / "results.json").read_text())
+    t.seen["kit check"] = checked(sh, docblocks.block("README.md", "autograder check <notebook>"),
+                                  notebook=f"submitted/t17ada/{STAGE.name}/{NB}")
 
     # written answers in formgrader's grading page, in chromium
     log = open(tmp / "lab.log", "w+")
@@ -304,7 +314,28 @@ def run_term(t):
     sh.run(docblocks.block("README.md", "nbgrader autograde single_channel --force"))
     t.seen["after regrade"] = gradebook(t.kit)
     t.seen["canvas"] = sh.run(docblocks.block("deploy/README.md", "CanvasExport"))
+    # the whole class again, in parallel: nothing changes
+    t.seen["course grade"] = sh.run(docblocks.block("README.md", "course grade single_channel"))
+    t.seen["after course grade"] = gradebook(t.kit)
+
+    # a course folder outside the kit, in a terminal of its own
+    outside = t.tmp / "outside"
+    shutil.copytree(t.kit / "source" / STAGE.name, outside / "source" / STAGE.name)
+    shutil.copy(t.kit / "nbgrader_config.py", outside)
+    shutil.copytree(t.kit / "submitted" / "t17ada", outside / "submitted" / "t17ada")
+    other = docblocks.Shell(t.tmp, dict(sh.env))
+    other.run(docblocks.block("README.md", "<course folder>"), kit=t.kit,
+              course_folder=outside)
+    t.seen["outside"] = gradebook(outside)
     return t
+
+
+def checked(shell, block, **placeholders):
+    """The exit code and output of a check (1: a visible test failed)."""
+    try:
+        return 0, shell.run(block, **placeholders).stdout
+    except AssertionError as failed:
+        return (1 if "(exit 1)" in str(failed) else None), str(failed)
 
 
 def wait_for(lab, proc, timeout=90):
@@ -377,3 +408,30 @@ def test_the_canvas_csv_lands_on_canvas_s_columns_cell_by_cell(term):
         assert float(by_login[login][col]) == pytest.approx(grades[login][0]), login
     assert by_login["t17eve"][col] == "EX"
     assert "Student, Test" in by_login
+
+
+def test_a_student_checks_their_notebook_before_submitting(term):
+    assert term.seen["check t17ada"][0] == 0, term.seen["check t17ada"][1]
+    code, output = term.seen["check t17eve"]
+    assert code == 1, output  # the untouched release fails its visible tests
+    assert term.seen["kit check"][0] == 0, term.seen["kit check"][1]
+
+
+def test_ci_grades_the_same_submissions_to_the_same_points(term):
+    by_student = {s["student"]: s for s in term.seen["ci"]["submissions"]}
+    grades = term.seen["after autograde"]
+    for student in ("t17ada", "t17carol", "t17mallory", "t17eve", "joerg"):
+        assert by_student[student]["score"] == pytest.approx(
+            grades[student][0] + grades[student][1]), student  # before the late penalty
+    dave = by_student["t17dave"]
+    assert dave["score"] == 0 and dave["checks"], "the broken file has a result that says so"
+    assert any(not c["passed"] and c["message"] for c in dave["checks"])
+    assert (term.kit / "results.xml").exists() and (term.kit / "results.md").exists()
+
+
+def test_grading_the_class_again_in_parallel_changes_nothing(term):
+    assert term.seen["after course grade"] == term.seen["after regrade"]
+
+
+def test_a_course_folder_outside_the_kit_grades_with_the_kit(term):
+    assert term.seen["outside"]["t17ada"][0] == full_marks()
