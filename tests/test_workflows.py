@@ -118,7 +118,13 @@ def test_classroom_class_collected_graded_late_and_told(tmp_path):
         assert step["env"]["CNN1D_SANDBOX"] == "bwrap"
         assert step["run"].startswith("sudo --preserve-env=CNN1D_GRADER_SECRET,CNN1D_SANDBOX ")
         # sudo resets the environment: the secret reaches the grader only
-        # through --preserve-env (without it grading exits 2, no secret)
+        # through --preserve-env; without it grading refuses (exit 2)
+        dropped = subprocess.run(
+            ["bash", "-e", "-c", step["run"].replace("=CNN1D_GRADER_SECRET,", "=")],
+            cwd=course, capture_output=True, text=True,
+            env=dict(os.environ, CNN1D_GRADER_SECRET="test-secret", CNN1D_SANDBOX="bwrap"))
+        assert dropped.returncode == 2 and "CNN1D_GRADER_SECRET" in dropped.stderr, \
+            dropped.stderr
         _run(step["run"], course, CNN1D_GRADER_SECRET="test-secret", CNN1D_SANDBOX="bwrap")
         for name in ("Per-student feedback and a short summary",
                      "Late policy and feedback of GitHub Classroom assignments"):

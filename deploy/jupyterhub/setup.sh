@@ -26,11 +26,17 @@ packages() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv nodejs npm bubblewrap python3-seccomp
 }
 
+# The hub's environment: jupyterhub and its plugins (LTI 1.3 login, idle
+# culler, SystemdSpawner), the jupyterhub* pins of pyproject.toml's dev list,
+# with which the hub's tests run.
 hub() {
-  test -x /opt/tljh/hub/bin/jupyterhub || {
-    "$PYTHON" -m venv /opt/tljh/hub
-    /opt/tljh/hub/bin/pip install --quiet "$JUPYTERHUB"
-  }
+  local pins
+  pins="$("$PYTHON" -c "import tomllib; p = tomllib.load(open('$KIT/pyproject.toml', 'rb'))['project']; \
+print(' '.join(r for r in p['optional-dependencies']['dev'] if r.startswith('jupyterhub')))")"
+  test -x /opt/tljh/hub/bin/python || "$PYTHON" -m venv /opt/tljh/hub
+  # shellcheck disable=SC2086
+  /opt/tljh/hub/bin/pip install --quiet $pins 2>&1 \
+    | { grep -v "is ignored: it is neither a file nor a directory" || true; }
   command -v configurable-http-proxy >/dev/null || npm install --silent -g "$CHP"
   install -d -m 700 /opt/tljh/state
 }
