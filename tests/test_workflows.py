@@ -216,9 +216,9 @@ def test_instructor_workflow_is_locked_down():
     """It triggers on a path git keeps, reads with a read-only token that is not
     left behind, grades in bubblewrap (installed, as root: Ubuntu 24.04's
     AppArmor stops an unprivileged one) and only the grading step sees the
-    course secret; the job that writes to the students' repositories has no
-    repository token, runs in an environment, and only its one step sees its
-    token."""
+    course secret; the job that writes to the students' repositories reads
+    its own repository only, runs in an environment, and only its one step
+    sees its token."""
     workflow = _workflow("instructor-grade.yml")
     on = workflow[True]  # YAML 1.1 reads `on` as True
     assert "workflow_dispatch" in on
@@ -245,7 +245,8 @@ def test_instructor_workflow_is_locked_down():
         "actions/setup-python"))
     assert python["with"]["cache"] == "pip"
 
-    assert deliver["permissions"] == {} and deliver["needs"] == "grade"
+    # checkout of the private repository needs contents: read, and nothing more
+    assert deliver["permissions"] == {"contents": "read"} and deliver["needs"] == "grade"
     assert deliver["environment"] == "classroom-feedback"
     assert deliver["if"] == "github.event_name == 'workflow_dispatch' && inputs.deliver"
     assert on["workflow_dispatch"]["inputs"]["deliver"]["default"] is False
