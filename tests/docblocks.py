@@ -18,6 +18,7 @@ a placeholder left in it.
 
 import os
 import re
+import shutil
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,7 +94,8 @@ class Shell:
         """bash running ``script``, as ``self.user`` when one is given (root's
         ``runuser``, which keeps the environment)."""
         bash = ["bash", "-c", script]
-        return ["runuser", "-u", self.user, "--", *bash] if self.user else bash
+        runuser = shutil.which("runuser") or "/usr/sbin/runuser"  # in root's PATH only
+        return [runuser, "-u", self.user, "--", *bash] if self.user else bash
 
     def _script(self, text, state):
         return ("set -euo pipefail\n" + text
