@@ -44,6 +44,11 @@ from .worker import Codec, WireError, pack, unpack
 
 WORKER = Path(__file__).with_name("worker.py")
 MAX_REPLY = 64 << 20     # bytes: far above any honest reply (the largest is ~1 MB)
+#: Bytes a check may hold from all its replies together, each array counted at
+#: its size once converted to float64 (complex: 16 bytes) as the checks do:
+#: far above an honest check's (the largest, mini_batch's vectorised check,
+#: ~40 MiB), far below what would strain the grader, which may keep them all.
+MAX_CHECK_DATA = 256 << 20
 MAX_MESSAGE = 2000       # characters of a student exception's message that are kept
 #: The audit hook, a second layer inside the worker. Tests turn it off to show
 #: that every barrier holds without it (tests/test_redteam.py).
@@ -123,6 +128,7 @@ class Sandbox:
         # time.monotonic() by which the current notebook must be graded (set by
         # autograder.grade), and what a check that runs past it is told
         self.deadline, self.deadline_reason = None, ""
+        self.check_data = 0        # what this check holds from replies (MAX_CHECK_DATA)
         self.stage_started = (None, time.perf_counter())
         self.ids = itertools.count(1)
         self.dirs = []
@@ -237,6 +243,7 @@ class Sandbox:
         self.check_deadline = time.monotonic() + CHECK_BUDGET * timeout + 30
         self.generation += 1
         self.codec = _ProxyCodec(self)
+        self.check_data = 0
         reply = self._exchange({"op": "fork"}, (), 30.0)
         if reply.get("value") != "ready":
             self._fail("the process running your code did not start a check")
@@ -408,6 +415,12 @@ class Sandbox:
             reply, reply_arrays = unpack(self._read_exact(size, deadline))
             if not isinstance(reply, dict):
                 raise WireError("a reply that is not an object")
+            self.check_data += size + sum(a.size * max(8, a.dtype.itemsize, 16 * (
+                a.dtype.kind == "c")) for a in reply_arrays)
+            if self.check_data > MAX_CHECK_DATA:
+                self._fail(f"the replies of your code in this check add up to more than "
+                           f"{MAX_CHECK_DATA >> 20} MiB (as float64 arrays); the grader "
+                           "stopped it")
         except TimeoutError:
             if by_budget:
                 self._fail(self.deadline_reason)

@@ -417,3 +417,59 @@ def test_a_submission_that_stalls_gets_no_more_than_its_budget(tmp_path, monkeyp
                for c in first.checks), first.checks
     assert second.score == 0
     assert all("time budget of one student" in c.message for c in second.checks)
+
+
+# --------------------------------------------------------------------------
+# 6. Grader memory: many replies under the size bound, each cast to float64
+# --------------------------------------------------------------------------
+
+WIDE_FORWARD = '''
+import numpy as np
+_calls = []
+
+
+class SimpleConv1d(Layer):
+    def __init__(self, w, b):
+        self.w, self.b = np.asarray(w, dtype=float), np.asarray(b, dtype=float)
+
+    def forward(self, x):
+        self.x = x
+        _calls.append(x)
+        if len(_calls) == 1:  # the first call of a check is compared by shape
+            return np.zeros(len(x) - len(self.w) + 1)
+        return np.ones(2 << 20, dtype=np.int8)  # 2 MiB on the wire, 16 as float64
+
+    def backward(self, dout):
+        return np.zeros(len(self.x))
+'''
+
+
+def _grader_peak_mib(**patches):
+    import tracemalloc  # numpy reports its arrays to tracemalloc
+
+    stage = only("backward_dx", stage=get_stage("single_channel"))
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in patches.items():
+            mp.setattr(sandbox, name, value)
+        tracemalloc.start()
+        try:
+            result = grade.grade_notebook(notebook(WIDE_FORWARD, stage), stage,
+                                          student="redteam", secret=SECRET)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    return peak / 2**20, result
+
+
+@needs_bwrap
+def test_replies_under_the_size_bound_cannot_fill_the_grader(monkeypatch):
+    """The numerical gradient keeps every forward output it asks for: 2 MiB
+    int8 outputs become 16 MiB float64 arrays. Weakened (no bound on what a
+    check keeps): the grader's arrays peak past 300 MiB for one check. Real:
+    the check stops at MAX_CHECK_DATA (256 MiB counted as float64), before
+    the conversion, and fails saying so. About 20 s."""
+    weak_mib, _ = _grader_peak_mib(MAX_CHECK_DATA=float("inf"))
+    real_mib, result = _grader_peak_mib()
+    assert weak_mib > 300, weak_mib
+    assert real_mib < 150, real_mib  # a reply read whole: 2 x MAX_REPLY at most
+    assert "add up to more than 256 MiB" in result.checks[0].message, result.checks
