@@ -27,6 +27,7 @@ from pathlib import Path
 
 import nbformat
 
+from course import release_digest
 from course.regrade import graded_changes
 from course.stages import STAGES, get_stage
 
@@ -260,5 +261,10 @@ def build(check=False, stage_names=None):
     # an assignment already graded: say what the new points or checks mean for it
     for message in graded_changes(stages):
         print(message, file=sys.stderr)
-    generate_release(stages=stages)
+    # nbgrader only where the inputs changed since release/ was generated
+    # (course/release_digest.py; --check regenerates everything regardless)
+    stale = release_digest.out_of_date(ROOT, stages)
+    if stale:
+        generate_release(stages=stale)
+        release_digest.record(ROOT, stale)
     return []
