@@ -213,8 +213,14 @@ def _student_notebook(notebooks, stage):
     return chosen, "; ".join(notes), "collected"
 
 
-def collect(clones, stage_name, due, out="submissions", prefix=None, github=None, log=print):
-    """Copy each clone's notebook of the stage into ``out`` and write the manifest."""
+def collect(clones, stage_name, due, out="submissions", prefix=None, github=None, log=print,
+            now=None):
+    """Copy each clone's notebook of the stage into ``out`` and write the manifest.
+
+    A commit whose push GitHub does not list counts as received ``now`` (the
+    collection's time): it was on GitHub when cloned, so never later than that.
+    """
+    now = now or dt.datetime.now(dt.UTC)
     from course.stages import STAGE_NAMES, get_stage
 
     if stage_name not in STAGE_NAMES:
@@ -268,20 +274,20 @@ def collect(clones, stage_name, due, out="submissions", prefix=None, github=None
             pushed = push_time(github.activity(owner, name),
                                lambda after, r=repo, s=sha: after == s or _git(
                                    r, "merge-base", "--is-ancestor", s, after)[0] == 0)
-            if pushed is None:
+            if pushed is None:  # it was on GitHub when cloned: now is its latest arrival
                 record["note"] = "; ".join(filter(None, [
-                    record["note"], "GitHub lists no push of this commit (the starter "
-                    "commit of an untouched repository?): counted as on time"]))
-            else:
-                record["pushed_at"] = _iso(pushed)
-                record["seconds_late"] = max(0, int((pushed - due).total_seconds()))
-                if target.exists():
-                    (target / "timestamp.txt").write_text(pushed.strftime(TIMESTAMP_FORMAT))
+                    record["note"], "GitHub lists no push of this commit: counted as "
+                    "received now, the latest it can have arrived"]))
+            received = pushed or now
+            record["pushed_at"] = _iso(pushed)
+            record["seconds_late"] = max(0, int((received - due).total_seconds()))
+            if target.exists():
+                (target / "timestamp.txt").write_text(received.strftime(TIMESTAMP_FORMAT))
         students.append(record)
         late = f", {record['seconds_late'] / 3600:.1f} h late" if record["seconds_late"] else ""
         log(f"{login}: {record['status']}{late}" + (f" ({record['note']})" if record["note"]
                                                      else ""))
-    manifest = {"assignment": stage.name, "due": _iso(due),
+    manifest = {"assignment": stage.name, "due": _iso(due), "collected_at": _iso(now),
                 "late_from": "push time: GitHub's repository activity", "students": students}
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"classroom-{stage.name}.json"
@@ -304,15 +310,16 @@ def late_penalty():
                                                  path=str(root)).load_config())
 
 
-def _late_line(record, due):
-    if record["pushed_at"] is None:
-        return "GitHub lists no push of this commit: counted as on time."
+def _late_line(record, data):
     days = -(-record["seconds_late"] // 86400)
-    when = (f"{days} started day(s) after the deadline ({due})" if days
-            else f"before the deadline ({due})")
-    return (f"GitHub received commit `{record['commit'][:12]}` at {record['pushed_at']}, "
-            f"{when}. The commit's own date ({record['committed_at']}) is not used: "
-            "lateness counts from the push.")
+    when = (f"{days} started day(s) after the deadline ({data['due']})" if days
+            else f"before the deadline ({data['due']})")
+    received = (f"GitHub received commit `{record['commit'][:12]}` at {record['pushed_at']}"
+                if record["pushed_at"] else
+                f"GitHub lists no push of commit `{record['commit'][:12]}`; it was there when "
+                f"collected, at {data['collected_at']}, and counts as received then")
+    return (f"{received}, {when}. The commit's own date ({record['committed_at']}) is not "
+            "used: lateness counts from the push.")
 
 
 def report(grades, manifest, out):
@@ -320,7 +327,7 @@ def report(grades, manifest, out):
     from autograder.ci_summary import feedback_file, feedback_markdown
 
     data = json.loads(Path(manifest).read_text())
-    stage, due = data["assignment"], data["due"]
+    stage = data["assignment"]
     results = {s["student"]: s for s in json.loads(Path(grades).read_text())["submissions"]
                if s["assignment"] == stage}
     plugin = late_penalty()
@@ -340,7 +347,7 @@ def report(grades, manifest, out):
         if record["status"] != "collected":
             lines += [f"Nothing was graded: {record['note']}.", ""]
         else:
-            lines += [_late_line(record, due)]
+            lines += [_late_line(record, data)]
             if penalty:
                 lines += [f"Late penalty: {penalty:g} of {score:g} points."]
             if record["note"]:

@@ -244,3 +244,25 @@ def test_report_refuses_grades_without_a_collected_student(tmp_path):
     grades.write_text(json.dumps({"submissions": []}))
     with pytest.raises(ClassroomError, match="has no result for ada's single_channel"):
         report(grades, manifest, tmp_path / "out")
+
+
+def test_a_commit_without_a_listed_push_counts_from_the_collection(tmp_path):
+    """A commit GitHub lists no push for was on GitHub when cloned, no later:
+    it counts as received at the collection (never as on time by default)."""
+    import datetime as dt
+
+    clones = tmp_path / f"{SLUG}-submissions"
+    repo = student_repo(clones, SLUG, "gina")
+    commit(repo, {f"{STAGE.name}/{STAGE.notebook}": _notebook(reference_answers(STAGE))},
+           "2026-12-01T09:00:00Z")
+    with FakeGitHub() as fake:
+        for now, late in [(dt.datetime(2026, 12, 10, 17, tzinfo=dt.UTC), 3 * 86400),
+                          (dt.datetime(2026, 12, 7, 12, tzinfo=dt.UTC), 0)]:
+            collect(clones, STAGE.name, DUE, tmp_path / "out", github=_github(fake),
+                    log=lambda _: None, now=now)
+            (record,) = json.loads((tmp_path / "out" / f"classroom-{STAGE.name}.json")
+                                   .read_text())["students"]
+            assert record["pushed_at"] is None and record["seconds_late"] == late
+            assert "GitHub lists no push of this commit" in record["note"]
+            assert (tmp_path / "out" / "gina" / STAGE.name / "timestamp.txt").read_text() == \
+                now.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
