@@ -101,7 +101,7 @@ class Shell:
         return ("set -euo pipefail\n" + text
                 + f'\n{{ export -p; printf "cd %q\\n" "$PWD"; }} > {state}\n')
 
-    def run(self, text, timeout=900, **placeholders):
+    def run(self, text, timeout=900, input=None, **placeholders):
         import subprocess
         import tempfile
         with tempfile.NamedTemporaryFile("r", suffix=".sh") as state:
@@ -110,7 +110,7 @@ class Shell:
             proc = subprocess.run(self._bash(self._script(fill(text, **placeholders),
                                                           state.name)),
                                   cwd=self.cwd, env=self.env, capture_output=True, text=True,
-                                  timeout=timeout)
+                                  timeout=timeout, input=input)
             if proc.returncode != 0:
                 raise AssertionError(f"this block failed as written (exit {proc.returncode}):\n"
                                      f"{text}\n--- stdout\n{proc.stdout[-4000:]}\n"
@@ -140,3 +140,38 @@ class Shell:
         return subprocess.Popen(self._bash("set -euo pipefail\n" + fill(text, **placeholders)),
                                 cwd=self.cwd, env=self.env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def commands(text):
+    """The commands of a block, one a line as a person types them: continued
+    lines joined, comment lines and trailing comments left out."""
+    out, current = [], ""
+    for line in text.splitlines():
+        if not current and line.lstrip().startswith("#"):
+            continue
+        if line.endswith("\\"):
+            current += line[:-1] + " "
+            continue
+        current += line
+        command = re.sub(r"\s+#[^'\"]*$", "", current).strip()
+        if command:
+            out.append(command)
+        current = ""
+    return out
+
+
+def link_venv(venv, target):
+    """A .venv at ``target`` that is ``venv`` without a copy of its 1 GB: its
+    files linked one by one. The console scripts keep their interpreter,
+    ``venv``'s own, whose real path the grader's sandbox can mount."""
+    target.mkdir()
+    for entry in venv.iterdir():
+        if entry.name == "bin":
+            (target / "bin").mkdir()
+            for script in entry.iterdir():
+                (target / "bin" / script.name).symlink_to(script)
+        elif entry.is_file() and not entry.is_symlink():
+            shutil.copy2(entry, target / entry.name)
+        else:
+            (target / entry.name).symlink_to(entry)
+    (target / ".installed").touch()

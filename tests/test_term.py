@@ -110,23 +110,6 @@ def with_written_answers(nb, text):
     return nb
 
 
-def link_venv(venv, target):
-    """A .venv at ``target`` that is ``venv`` without a copy of its 1 GB: its
-    files linked one by one. The console scripts keep their interpreter,
-    ``venv``'s own, whose real path the grader's sandbox can mount."""
-    target.mkdir()
-    for entry in venv.iterdir():
-        if entry.name == "bin":
-            (target / "bin").mkdir()
-            for script in entry.iterdir():
-                (target / "bin" / script.name).symlink_to(script)
-        elif entry.is_file() and not entry.is_symlink():
-            shutil.copy2(entry, target / entry.name)
-        else:
-            (target / entry.name).symlink_to(entry)
-    (target / ".installed").touch()
-
-
 def gradebook(kit):
     """{student: (score, late penalty)} of stage 1 in gradebook.db."""
     from nbgrader.api import Gradebook
@@ -216,7 +199,7 @@ def term(tmp_path_factory):
 def run_term(t):
     tmp = t.tmp
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(t.kit)], check=True)
-    link_venv(ROOT / ".venv", t.kit / ".venv")
+    docblocks.link_venv(ROOT / ".venv", t.kit / ".venv")
     os.utime(t.kit / "pyproject.toml", (0, 0))  # the linked .venv is up to date
     t.exchange.mkdir()
     t.exchange.chmod(0o777)  # README: writable by everyone (sudo chmod ugo+rwx)

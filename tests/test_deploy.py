@@ -1,0 +1,176 @@
+"""deploy/README.md's commands as written, as root on this host: the hub's
+set-up from a clone at /srv/cnn1d/course, the hub started and answering a
+login, a stage released and submitted by the student the block makes, the
+class graded with `python -m course grade` locally and on a Dask scheduler
+and worker started by the Dask block (on 127.0.0.1).
+
+What the test adds to the blocks, and why:
+- the clone's `.venv` is this checkout's, linked before `make build`, so the
+  test does not download the kit's packages again (`make build` still runs);
+- the passwords `passwd` asks for are typed on its standard input;
+- the hub listens on a free loopback port (`CNN1D_HUB_URL`, which the hub's
+  configuration reads), as tests may only use loopback addresses;
+- the student's submission is made with nbgrader's commands as that user.
+
+It refuses to run on a host that already holds a course at /srv/cnn1d or the
+block's users, and removes what it made. Slow (2-4 minutes); root only.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from course.stages import get_stage
+from tests import docblocks, pages
+
+ROOT = docblocks.ROOT
+COURSE = Path("/srv/cnn1d/course")
+STAGE = get_stage("single_channel")
+DEPLOY = "deploy/README.md"
+PASSWORD = "term-password-1"
+USERS = ("teacher", "ada")
+STUDENT_ENV = Path("/opt/tljh/user/bin")
+
+
+def _user_exists(name):
+    return subprocess.run(["id", name], capture_output=True).returncode == 0
+
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the hub's set-up runs as root"),
+    pytest.mark.skipif(not shutil.which("useradd") or not shutil.which("apt-get"),
+                       reason="needs useradd and apt-get (Debian)"),
+    pytest.mark.skipif(Path("/srv/cnn1d").exists(),
+                       reason="/srv/cnn1d exists: a real course is not touched"),
+    pytest.mark.skipif(any(_user_exists(u) for u in USERS),
+                       reason=f"the users {USERS} exist on this host"),
+]
+
+
+def wait_for_url(url, proc, log, timeout=90):
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise AssertionError(f"exited with {proc.returncode}:\n{Path(log).read_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                return r.status, r.read().decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{url} did not answer in {timeout} s:\n"
+                                     f"{Path(log).read_text()[-4000:]}") from None
+            time.sleep(0.5)
+
+
+def stop(proc):
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("deploy")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("VIRTUAL_ENV", "CNN1D_GRADER_SECRET", "PYTHONPATH", "CNN1D_KIT",
+                        "MAKEFLAGS", "MAKELEVEL")}
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if ".venv" not in p)
+    root = docblocks.Shell(tmp, env)
+    seen, procs = {}, []
+    # what the set-up makes that was not there before goes again afterwards
+    made = [p for p in (Path("/srv/nbgrader"), Path("/opt/tljh/state"), Path("/opt/tljh/hub"))
+            if not p.exists()]
+    groups = [g for g in ("formgrade-cnn1d", "nbgrader-cnn1d")
+              if subprocess.run(["getent", "group", g], capture_output=True).returncode]
+    try:
+        yield run_host(root, tmp, seen, procs)
+    finally:
+        for proc in procs:
+            stop(proc)
+        for user in USERS:
+            subprocess.run(["userdel", "-r", user], capture_output=True)
+        for group in groups:
+            subprocess.run(["groupdel", group], capture_output=True)
+        for path in ("/srv/cnn1d", *made):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def run_host(root, tmp, seen, procs):
+    # 1. the hub's set-up, command by command as the admin types them
+    setup = docblocks.commands(docblocks.block("deploy/README.md", "git clone"))
+    *commands, hub = setup
+    for command in commands:
+        if "<your private copy of the kit>" in command:
+            root.run(command, your_private_copy_of_the_kit=ROOT)
+            docblocks.link_venv(ROOT / ".venv", COURSE / ".venv")
+            os.utime(COURSE / "pyproject.toml", (0, 0))  # the linked .venv is up to date
+        elif "passwd " in command:
+            root.run(command, input=f"{PASSWORD}\n{PASSWORD}\n")
+        else:
+            root.run(command)
+    assert Path(root.cwd) == COURSE
+
+    # the hub, on loopback
+    port = pages.free_port()
+    log = tmp / "hub.log"
+    hub_env = dict(root.env, CNN1D_HUB_URL=f"http://127.0.0.1:{port}",
+                   CNN1D_HUB_API_URL=f"http://127.0.0.1:{pages.free_port()}",
+                   CNN1D_PROXY_API_URL=f"http://127.0.0.1:{pages.free_port()}")
+    with open(log, "w") as out:
+        proc = docblocks.Shell(root.cwd, hub_env).start(hub, out)
+    procs.append(proc)
+    seen["login page"] = wait_for_url(f"http://127.0.0.1:{port}/hub/login", proc, log)
+    stop(proc)
+
+    # 2. a stage released to the exchange setup.sh made; ada fetches and submits
+    # in the users' environment, as on the hub
+    root.run(f".venv/bin/nbgrader release_assignment {STAGE.name}")
+    home = Path(f"/home/{USERS[1]}")
+    ada = docblocks.Shell(home, {"HOME": str(home), "USER": "ada", "LOGNAME": "ada",
+                                 "PATH": f"{STUDENT_ENV}:/usr/bin:/bin"}, user="ada")
+    ada.run(f"nbgrader fetch_assignment {STAGE.name} --course=cnn1d && "
+            f"nbgrader submit {STAGE.name} --course=cnn1d")
+
+    # 3. the Dask block: a scheduler and a worker, each line on its "host"
+    sched_port = pages.free_port()
+    for i, line in enumerate(docblocks.commands(docblocks.block("deploy/README.md",
+                                                                 "dask scheduler"))):
+        line = line.replace("8786", str(sched_port))
+        with open(tmp / f"dask{i}.log", "w") as out:
+            procs.append(docblocks.Shell(tmp, root.env).start(
+                line, out, scheduler_host="127.0.0.1"))
+
+    # 4. the grading block, as written (with the Dask line's port moved too)
+    grading = docblocks.block("deploy/README.md", "course grade single_channel --workers")
+    root.run(grading.replace("8786", str(sched_port)), scheduler_host="127.0.0.1",
+             timeout=1200)
+    seen["gradebook"] = gradebook()
+    return seen
+
+
+def gradebook():
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{COURSE / 'gradebook.db'}") as gb:
+        return {s.student_id: s.score for s in gb.assignment_submissions(STAGE.name)}
+
+
+def test_the_hub_set_up_as_written_answers_its_login_page(host):
+    status, page = host["login page"]
+    assert status == 200 and "<form" in page
+
+
+def test_the_grading_block_grades_the_submission_locally_and_on_dask(host):
+    assert host["gradebook"] == {"ada": 0.0}
