@@ -116,6 +116,9 @@ class Platform:
         self.members = {}  # login_hint -> Member
         self.redirect_uris = set()  # the tool's registered launch URLs
         self.issued = []  # the id_tokens the platform signed, in order
+        # the key launches are signed with; another than ``key`` (whose public half
+        # the JWKS serves) plays a forger
+        self.launch_key = None
         self._routes = {}
         self.route("GET", "/jwks", self._jwks)
         self.route("GET", "/authorize", self._authorize)
@@ -252,7 +255,7 @@ class Platform:
             return 400, {}, "unknown login_hint or no nonce\n"
         claims = self.launch_claims(member, args["nonce"],
                                     args.get("lti_message_hint") or args["redirect_uri"])
-        token = self.sign(claims)
+        token = self.sign(claims, key=self.launch_key)
         self.issued.append(token)
         return 200, {"Content-Type": "text/html"}, autosubmit_form(
             args["redirect_uri"], {"id_token": token, "state": args.get("state", "")})

@@ -19,6 +19,7 @@ set. Paths and the address can be moved with CNN1D_* environment variables
 
 import os
 import re
+import sys
 from pathlib import Path
 
 c = get_config()  # noqa: F821 - injected by JupyterHub
@@ -45,19 +46,83 @@ STUDENTS = f"nbgrader-{COURSE}"
 
 SECRET_FILE = Path(os.environ.get("CNN1D_SECRET_FILE", "/opt/tljh/state/cnn1d_grader_secret"))
 
-c.JupyterHub.bind_url = os.environ.get("CNN1D_HUB_URL", "http://:80")
+# HTTPS: the proxy serves the certificate and key (deploy/README.md: Let's
+# Encrypt). Without them the hub refuses to start, unless CNN1D_HUB_URL names
+# a plain http:// address on purpose (behind a TLS proxy of your own, tests).
+SSL_CERT, SSL_KEY = os.environ.get("CNN1D_SSL_CERT"), os.environ.get("CNN1D_SSL_KEY")
+if bool(SSL_CERT) != bool(SSL_KEY):
+    raise SystemExit("set both CNN1D_SSL_CERT and CNN1D_SSL_KEY (the certificate chain "
+                     "and its private key), or neither")
+if SSL_CERT:
+    c.JupyterHub.ssl_cert, c.JupyterHub.ssl_key = SSL_CERT, SSL_KEY
+    if "CNN1D_HUB_URL" not in os.environ:  # and send http:// visitors to https://
+        c.ConfigurableHTTPProxy.command = ["configurable-http-proxy", "--redirect-port", "80"]
+elif not os.environ.get("CNN1D_HUB_URL", "").startswith("http://"):
+    raise SystemExit("no TLS certificate: set CNN1D_SSL_CERT and CNN1D_SSL_KEY "
+                     "(deploy/README.md, HTTPS), or CNN1D_HUB_URL=http://... to serve "
+                     "plain HTTP behind a TLS proxy of your own")
+c.JupyterHub.bind_url = os.environ.get("CNN1D_HUB_URL", "https://:443")
 c.JupyterHub.hub_bind_url = os.environ.get("CNN1D_HUB_API_URL", "http://127.0.0.1:8081")
 c.ConfigurableHTTPProxy.api_url = os.environ.get("CNN1D_PROXY_API_URL", "http://127.0.0.1:8001")
 c.JupyterHub.cookie_secret_file = os.environ.get(
     "CNN1D_HUB_COOKIE_SECRET", "/opt/tljh/state/jupyterhub_cookie_secret")
 c.JupyterHub.db_url = os.environ.get("CNN1D_HUB_DB", "sqlite:////opt/tljh/state/jupyterhub.sqlite")
 
-# Local Linux users; only the course's members may log in.
-c.JupyterHub.authenticator_class = "pam"
-c.LocalAuthenticator.allowed_groups = {INSTRUCTORS, STUDENTS}
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # cnn1d_lti, cnn1d_spawner
+
+if os.environ.get("CNN1D_LTI_CLIENT_ID"):
+    # Log in from the LMS (LTI 1.3; Canvas's endpoints unless told otherwise):
+    # a Linux user is made at a person's first launch, in the group of their
+    # course role (deploy/jupyterhub/cnn1d_lti.py).
+    from cnn1d_lti import CourseLTIAuthenticator
+
+    c.JupyterHub.authenticator_class = CourseLTIAuthenticator
+    lti = c.CourseLTIAuthenticator
+    lti.client_id = {os.environ["CNN1D_LTI_CLIENT_ID"]}
+    lti.issuer = os.environ.get("CNN1D_LTI_ISSUER", "https://canvas.instructure.com")
+    lti.authorize_url = os.environ.get(
+        "CNN1D_LTI_AUTHORIZE_URL", "https://sso.canvaslms.com/api/lti/authorize_redirect")
+    lti.jwks_endpoint = os.environ.get(
+        "CNN1D_LTI_JWKS_URL", "https://sso.canvaslms.com/api/lti/security/jwks")
+    lti.context_id = os.environ.get("CNN1D_LTI_CONTEXT_ID", "")
+    lti.role_groups = {"instructor": INSTRUCTORS, "teaching_assistant": INSTRUCTORS,
+                       "student": STUDENTS}
+    if not lti.context_id:
+        raise SystemExit("CNN1D_LTI_CONTEXT_ID: the LTI context id of the course this hub "
+                         "serves (deploy/README.md, Log in from the LMS)")
+else:
+    # Local Linux users (PAM, a small class); only the course's members may log in.
+    c.JupyterHub.authenticator_class = "pam"
+    c.LocalAuthenticator.allowed_groups = {INSTRUCTORS, STUDENTS}
 c.Authenticator.admin_users = set(filter(None, os.environ.get("CNN1D_HUB_ADMINS", "").split(",")))
 
-c.JupyterHub.spawner_class = "jupyterhub.spawner.LocalProcessSpawner"
+# Each server in a cgroup with memory and CPU limits the kernel enforces:
+# SystemdSpawner (a unit per server) where systemd runs, else CgroupSpawner
+# (deploy/jupyterhub/cnn1d_spawner.py). The defaults fit stage 5's training
+# (deploy/README.md, Sizing the hub).
+if Path("/run/systemd/system").is_dir():
+    c.JupyterHub.spawner_class = "systemdspawner.SystemdSpawner"
+    c.SystemdSpawner.isolate_tmp = True
+    c.SystemdSpawner.disable_user_sudo = True
+else:
+    from cnn1d_spawner import CgroupSpawner
+
+    c.JupyterHub.spawner_class = CgroupSpawner
+c.Spawner.mem_limit = os.environ.get("CNN1D_MEM_LIMIT", "1G")
+c.Spawner.cpu_limit = float(os.environ.get("CNN1D_CPU_LIMIT", "1"))
+
+# Idle servers are stopped (jupyterhub-idle-culler, as TLJH does), freeing
+# their memory; a student's files stay.
+IDLE_TIMEOUT = int(os.environ.get("CNN1D_IDLE_TIMEOUT", "3600"))
+c.JupyterHub.services = [{
+    "name": "idle-culler",
+    "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={IDLE_TIMEOUT}",
+                f"--cull-every={max(5, min(300, IDLE_TIMEOUT // 6))}"],
+}]
+c.JupyterHub.load_roles = [{
+    "name": "idle-culler", "services": ["idle-culler"],
+    "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+}]
 c.Spawner.cmd = [str(USER_ENV / "bin" / "jupyterhub-singleuser")]
 c.Spawner.default_url = "/lab"
 c.Spawner.notebook_dir = "~"

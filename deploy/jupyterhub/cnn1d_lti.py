@@ -1,0 +1,142 @@
+"""Log in from the LMS: an LTI 1.3 launch makes (or finds) the student's Linux user.
+
+``CourseLTIAuthenticator`` is jupyterhub-ltiauthenticator's LTI 1.3
+authenticator, which checks the launch (the platform's signature through its
+JWKS, issuer, client id, nonce, state, expiry), with what a course on one
+host needs after it:
+
+- **One course.** A launch counts only from the course (LTI context) the hub
+  serves: an Instructor of another course, or of a sandbox course any
+  student can create, is nobody here.
+- **The course role decides the group.** Only membership (course) roles
+  count; institution and system roles say who someone is elsewhere. A
+  TeachingAssistant sub-role wins over the Instructor principal role Canvas
+  sends with it; Instructor, then Learner. Any other role (Observer,
+  Designer...) is refused. The user is put in that role's Linux group and
+  taken out of the course's other groups at every launch, so a change of role
+  in the LMS holds at the next launch (and the next server start).
+- **A Linux user per LMS person, made at the first launch.** Its name is the
+  person's login id from a custom field (Canvas: ``login_id=$Canvas.user.loginId``,
+  the roster's "SIS Login ID", which ``course.lms`` also uses), lower case, a
+  valid Linux name. The account is bound to the person: its comment field
+  holds a digest of the platform's issuer and the person's ``sub``, and a
+  launch for an existing Linux user whose comment is not that digest
+  (``root``, a hand-made account, another person) is refused.
+"""
+
+import asyncio
+import grp
+import hashlib
+import os
+import pwd
+import re
+import subprocess
+
+from ltiauthenticator.lti13.auth import LTI13Authenticator
+from ltiauthenticator.lti13.constants import LTI13_CUSTOM_CLAIM
+from tornado import web
+from traitlets import Dict, Unicode
+
+LTI = "https://purl.imsglobal.org/spec/lti/claim/"
+MEMBERSHIP = "http://purl.imsglobal.org/vocab/lis/v2/membership"
+# (the kit's role, the membership roles that give it), strongest claim first
+ROLES = (
+    ("teaching_assistant", {f"{MEMBERSHIP}/Instructor#TeachingAssistant"}),
+    ("instructor", {f"{MEMBERSHIP}#Instructor"}),
+    ("student", {f"{MEMBERSHIP}#Learner"}),
+)
+LINUX_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+TAG = "cnn1d-lti"
+
+
+def course_role(roles):
+    """The kit's role for an LTI roles claim: 'teaching_assistant', 'instructor',
+    'student', or None when no course role the kit knows is in it."""
+    roles = set(roles or ())
+    for role, uris in ROLES:
+        if roles & uris:
+            return role
+    return None
+
+
+def identity(issuer, sub):
+    """The comment a Linux user made for (issuer, sub) carries."""
+    digest = hashlib.sha256(f"{issuer}\n{sub}".encode()).hexdigest()[:32]
+    return f"{TAG} {digest}"
+
+
+class CourseLTIAuthenticator(LTI13Authenticator):
+    """LTI 1.3 launches from one course; Linux users made at the first launch."""
+
+    context_id = Unicode(
+        config=True,
+        help="The LTI context id (the course) launches must come from. Refused "
+             "launches log the context they came from.")
+    role_groups = Dict(
+        config=True,
+        help="{kit role: Linux group}: 'instructor', 'teaching_assistant', 'student'.")
+    username_key = Unicode("custom_login_id", config=True,
+                           help="The claim that names the Linux user (custom_NAME: "
+                                "the custom field NAME).")
+    home_mode = 0o700  # a student's home is theirs alone
+    _lock = None
+
+    def _refuse(self, status, why):
+        self.log.warning("LTI launch refused: %s", why)
+        raise web.HTTPError(status, why)
+
+    async def authenticate(self, handler, data=None):
+        token = data or {}
+        if not self.context_id:
+            self._refuse(500, "the hub has no course context id "
+                              "(c.CourseLTIAuthenticator.context_id, CNN1D_LTI_CONTEXT_ID)")
+        context = token.get(LTI + "context") or {}
+        if context.get("id") != self.context_id:
+            self._refuse(403, f"this hub serves one course; the launch came from context "
+                              f"{context.get('id')!r} ({context.get('title')!r})")
+        role = course_role(token.get(LTI + "roles"))
+        if role is None:
+            self._refuse(403, "the launch carries no course role this hub admits "
+                              "(Learner, TeachingAssistant, Instructor)")
+        key = self.username_key
+        login = (token.get(LTI13_CUSTOM_CLAIM, {}).get(key[len("custom_"):])
+                 if key.startswith("custom_") else token.get(key))
+        if not login:
+            self._refuse(400, f"the launch has no {key!r} claim: add the custom field "
+                              "login_id=$Canvas.user.loginId to the LTI key (deploy/README.md)")
+        name = str(login).strip().lower()
+        if not LINUX_NAME.fullmatch(name):
+            self._refuse(400, f"login id {login!r} is not a Linux user name "
+                              "(a letter, then up to 31 of a-z 0-9 _ -)")
+        group = self.role_groups[role]
+        self._lock = self._lock or asyncio.Lock()
+        async with self._lock:  # two first launches of one person make one user
+            await asyncio.to_thread(self.linux_user, name,
+                                    identity(token.get("iss"), token.get("sub")), group)
+        return {"name": name, "auth_state": token,
+                "user_info": {"course_role": role, "group": group}}
+
+    def check_allowed(self, username, authentication=None):
+        # authenticate() let the launch through only with a course role
+        return bool(authentication and (authentication.get("user_info") or {}).get("group"))
+
+    def linux_user(self, name, comment, group):
+        """Make ``name`` for this person, or check it is theirs; set its course group."""
+        try:
+            user = pwd.getpwnam(name)
+        except KeyError:
+            subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash",
+                            "--comment", comment, name], check=True, capture_output=True)
+            user = pwd.getpwnam(name)
+            os.chmod(user.pw_dir, self.home_mode)
+            self.log.info("LTI: made Linux user %s (%s)", name, comment)
+        if user.pw_gecos != comment:
+            self._refuse(403, f"Linux user {name!r} exists and was not made for this LMS "
+                              "person (a system or hand-made account, or another person's)")
+        for other in set(self.role_groups.values()) - {group}:
+            if name in grp.getgrnam(other).gr_mem:
+                subprocess.run(["gpasswd", "--delete", name, other], check=True,
+                               capture_output=True)
+        if name not in grp.getgrnam(group).gr_mem:
+            subprocess.run(["usermod", "--append", "--groups", group, name], check=True,
+                           capture_output=True)
