@@ -11,3 +11,7 @@ c = get_config()  # noqa: F821 - injected by nbgrader/traitlets
 
 c.CourseDirectory.course_id = os.environ["CNN1D_COURSE_ID"]
 c.Exchange.root = os.environ["CNN1D_EXCHANGE"]
+# A folder without the released notebook (renamed "single_channel (1).ipynb")
+# is not submitted: the Assignment List shows what was expected and what was
+# found (nbgrader only warns by default).
+c.ExchangeSubmit.strict = True
