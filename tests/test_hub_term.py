@@ -317,14 +317,20 @@ def test_https_with_the_configured_certificate(term):
         urllib.request.build_opener().open(hub.url.replace("https:", "http:") + "/hub/api/",
                                            timeout=10).read()
     # without a certificate the configuration refuses to start (unless http:// is asked for)
-    env = {k: v for k, v in hub.env.items()
-           if k not in ("CNN1D_SSL_CERT", "CNN1D_SSL_KEY", "CNN1D_HUB_URL")}
+    env = {k: v for k, v in hub.env.items() if k != "CNN1D_HUB_URL"}
+    env["CNN1D_SSL_CERT"] = str(hub.log.parent / "no-such-certificate.pem")
     load = ("from traitlets.config import Config\nc = Config()\n"
             f"exec(open({str(HUB / 'jupyterhub_config.py')!r}).read(), "
             f"{{'get_config': lambda: c, '__file__': {str(HUB / 'jupyterhub_config.py')!r}}})\n")
     refused = subprocess.run([sys.executable, "-c", load], env=env, capture_output=True,
-                             text=True, timeout=60)
-    assert refused.returncode != 0 and "CNN1D_SSL_CERT" in refused.stderr, refused.stderr
+                             text=True, timeout=60, cwd=hub.log.parent)
+    assert refused.returncode != 0 and "no TLS certificate" in refused.stderr, refused.stderr
+    # with them, it loads (the check above is the certificate's, nothing else's)
+    env.update(CNN1D_SSL_CERT=hub.env["CNN1D_SSL_CERT"], CNN1D_SSL_KEY=hub.env["CNN1D_SSL_KEY"])
+    loaded = subprocess.run([sys.executable, "-c", load + "print(c.JupyterHub.ssl_cert)"],
+                            env=env, capture_output=True, text=True, timeout=60,
+                            cwd=hub.log.parent)
+    assert loaded.returncode == 0 and hub.env["CNN1D_SSL_CERT"] in loaded.stdout, loaded
 
 
 async def _execute(hub, user, code, timeout=120):

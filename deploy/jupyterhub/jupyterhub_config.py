@@ -46,21 +46,26 @@ STUDENTS = f"nbgrader-{COURSE}"
 
 SECRET_FILE = Path(os.environ.get("CNN1D_SECRET_FILE", "/opt/tljh/state/cnn1d_grader_secret"))
 
-# HTTPS: the proxy serves the certificate and key (deploy/README.md: Let's
-# Encrypt). Without them the hub refuses to start, unless CNN1D_HUB_URL names
-# a plain http:// address on purpose (behind a TLS proxy of your own, tests).
-SSL_CERT, SSL_KEY = os.environ.get("CNN1D_SSL_CERT"), os.environ.get("CNN1D_SSL_KEY")
-if bool(SSL_CERT) != bool(SSL_KEY):
-    raise SystemExit("set both CNN1D_SSL_CERT and CNN1D_SSL_KEY (the certificate chain "
-                     "and its private key), or neither")
-if SSL_CERT:
+# HTTPS: the proxy serves this certificate chain and key (deploy/README.md,
+# HTTPS: Let's Encrypt, or a self-signed one until then); without them the
+# hub does not start. Plain HTTP only when CNN1D_HUB_URL says http:// (behind
+# a TLS proxy of your own; tests on 127.0.0.1).
+SSL_DIR = Path("/opt/tljh/state/ssl")
+SSL_CERT = os.environ.get("CNN1D_SSL_CERT", str(SSL_DIR / "fullchain.pem"))
+SSL_KEY = os.environ.get("CNN1D_SSL_KEY", str(SSL_DIR / "privkey.pem"))
+if os.environ.get("CNN1D_HUB_URL", "").startswith("http://"):
+    if "CNN1D_SSL_CERT" in os.environ or "CNN1D_SSL_KEY" in os.environ:
+        raise SystemExit("CNN1D_HUB_URL is http:// but CNN1D_SSL_CERT/CNN1D_SSL_KEY are "
+                         "set: use an https:// address, or unset them")
+else:
+    missing = [f for f in (SSL_CERT, SSL_KEY) if not Path(f).is_file()]
+    if missing:
+        raise SystemExit(f"no TLS certificate or key at {', '.join(missing)}: make them "
+                         "(deploy/README.md, HTTPS) or point CNN1D_SSL_CERT and "
+                         "CNN1D_SSL_KEY at yours")
     c.JupyterHub.ssl_cert, c.JupyterHub.ssl_key = SSL_CERT, SSL_KEY
-    if "CNN1D_HUB_URL" not in os.environ:  # and send http:// visitors to https://
+    if "CNN1D_HUB_URL" not in os.environ:  # http:// visitors are sent to https://
         c.ConfigurableHTTPProxy.command = ["configurable-http-proxy", "--redirect-port", "80"]
-elif not os.environ.get("CNN1D_HUB_URL", "").startswith("http://"):
-    raise SystemExit("no TLS certificate: set CNN1D_SSL_CERT and CNN1D_SSL_KEY "
-                     "(deploy/README.md, HTTPS), or CNN1D_HUB_URL=http://... to serve "
-                     "plain HTTP behind a TLS proxy of your own")
 c.JupyterHub.bind_url = os.environ.get("CNN1D_HUB_URL", "https://:443")
 c.JupyterHub.hub_bind_url = os.environ.get("CNN1D_HUB_API_URL", "http://127.0.0.1:8081")
 c.ConfigurableHTTPProxy.api_url = os.environ.get("CNN1D_PROXY_API_URL", "http://127.0.0.1:8001")
