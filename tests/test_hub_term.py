@@ -448,3 +448,20 @@ def test_an_idle_server_is_stopped_by_the_culler(term):
     time.sleep(1)
     assert not subprocess.run(["pgrep", "-u", BOB], capture_output=True).stdout
     assert not any(f.exists() for f in cgroup.folders.values()), "its cgroup is still there"
+
+
+def test_a_hub_told_no_course_refuses_every_launch_and_names_the_course():
+    sys.path.insert(0, str(HUB))
+    try:
+        from cnn1d_lti import LTI, CourseLTIAuthenticator
+    finally:
+        sys.path.remove(str(HUB))
+    from tornado import web
+
+    auth = CourseLTIAuthenticator(role_groups={"student": STUDENTS})
+    token = {LTI + "context": {"id": "c0ffee", "title": "CNN1D"},
+             LTI + "roles": [lms.LEARNER], LTI + "custom": {"login_id": "t18nobody"}}
+    with pytest.raises(web.HTTPError) as refused:
+        asyncio.run(auth.authenticate(None, token))
+    assert refused.value.status_code == 403
+    assert "CNN1D_LTI_CONTEXT_ID=c0ffee" in refused.value.log_message

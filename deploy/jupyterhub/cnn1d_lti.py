@@ -70,8 +70,8 @@ class CourseLTIAuthenticator(LTI13Authenticator):
 
     context_id = Unicode(
         config=True,
-        help="The LTI context id (the course) launches must come from. Refused "
-             "launches log the context they came from.")
+        help="The LTI context id (the course) launches must come from; unset, every "
+             "launch is refused with the id of the course it came from.")
     role_groups = Dict(
         config=True,
         help="{kit role: Linux group}: 'instructor', 'teaching_assistant', 'student'.")
@@ -87,10 +87,11 @@ class CourseLTIAuthenticator(LTI13Authenticator):
 
     async def authenticate(self, handler, data=None):
         token = data or {}
-        if not self.context_id:
-            self._refuse(500, "the hub has no course context id "
-                              "(c.CourseLTIAuthenticator.context_id, CNN1D_LTI_CONTEXT_ID)")
         context = token.get(LTI + "context") or {}
+        if not self.context_id:  # the first launch tells the admin the course's id
+            self._refuse(403, f"this hub serves no course yet: to serve the course "
+                              f"{context.get('title')!r}, set CNN1D_LTI_CONTEXT_ID="
+                              f"{context.get('id')}")
         if context.get("id") != self.context_id:
             self._refuse(403, f"this hub serves one course; the launch came from context "
                               f"{context.get('id')!r} ({context.get('title')!r})")

@@ -107,20 +107,28 @@ class ServerCgroup(isolation.Cgroup):
         super().remove()
 
     def memory_events(self):
-        """{'limit': bytes, 'max_usage': bytes, 'oom_kills': n} of the cgroup."""
+        """{'limit', 'usage', 'max_usage' (bytes), 'oom_kills'} of the cgroup."""
         if self.version == 1:
             folder = self.folders["memory"]
             oom = dict(line.split() for line in
                        (folder / "memory.oom_control").read_text().splitlines())
             return {"limit": int((folder / "memory.limit_in_bytes").read_text()),
+                    "usage": int((folder / "memory.usage_in_bytes").read_text()),
                     "max_usage": int((folder / "memory.max_usage_in_bytes").read_text()),
                     "oom_kills": int(oom.get("oom_kill", 0))}
         folder = self.folders["unified"]
         events = dict(line.split() for line in (folder / "memory.events").read_text()
                       .splitlines())
         return {"limit": int((folder / "memory.max").read_text()),
+                "usage": int((folder / "memory.current").read_text()),
                 "max_usage": int((folder / "memory.peak").read_text()),
                 "oom_kills": int(events.get("oom_kill", 0))}
+
+    def reset_peak(self):
+        """Start the peak memory (max_usage) anew (v2: kernels from 6.12)."""
+        name = "memory.max_usage_in_bytes" if self.version == 1 else "memory.peak"
+        folder = self.folders["memory" if self.version == 1 else "unified"]
+        (folder / name).write_text("0" if self.version == 1 else "reset")
 
     def favour(self):
         """Give the cgroup a large CPU weight against other cgroups (tests: so that on
