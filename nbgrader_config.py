@@ -78,11 +78,13 @@ from nbgrader.preprocessors import (  # noqa: E402
 try:
     from autograder.nbgrader_cells import (
         TEMPLATES,
+        FeedbackExporter,
         FeedbackResources,
         KeepStudentOutputs,
         OverwriteReleasedCells,
     )
     from autograder.nbgrader_plugin import OutOfKernelGrade
+    from autograder.student_html import SanitizeStudentContent
 except Exception as error:  # noqa: BLE001 - any reason: nbgrader must not go on
     sys.exit(f"nbgrader_config.py: the kit's grading plugin cannot be loaded from {KIT} "
              f"({type(error).__name__}: {error}). Run nbgrader with the kit's environment "
@@ -113,12 +115,21 @@ c.Autograde.autograde_preprocessors = [
 # (nbgrader restored them), so the feedback strips them before rendering.
 # The page (autograder/templates/cnn1d_feedback/) names each check with its
 # summary in the score list and renders maths with a MathJax inlined from a
-# package, so it works offline.
+# package, so it works offline. It is FeedbackExporter's alone (`nbgrader
+# generate_feedback` and formgrader's "Generate Feedback" button): an
+# HTMLExporter setting would also reach formgrader's grading page.
 c.GenerateFeedback.preprocessors = [ClearHiddenTests, GetGrades, FeedbackResources,
                                     CSSHTMLHeaderPreprocessor]
-c.HTMLExporter.template_name = "cnn1d_feedback"
-c.HTMLExporter.extra_template_basedirs = [str(p) for p in TEMPLATES]
-c.HTMLExporter.filters = {"cnn1d_mathjax": "autograder.nbgrader_cells.mathjax_script"}
+c.GenerateFeedback.exporter_class = FeedbackExporter
+c.FeedbackExporter.template_name = "cnn1d_feedback"
+c.FeedbackExporter.extra_template_basedirs = [str(p) for p in TEMPLATES]
+
+# No student markup runs in a page: formgrader's grading page (the
+# instructor's Jupyter origin) and the feedback page render a notebook's
+# Markdown, HTML outputs and image metadata cleaned (autograder/student_html.py).
+# Every HTMLExporter nbgrader builds from this file gets both, FeedbackExporter too.
+c.HTMLExporter.preprocessors = [SanitizeStudentContent]
+c.HTMLExporter.filters = {"markdown2html": "autograder.student_html.markdown2html"}
 
 # Releasing: stage 5's cnn1d_reference.py holds the answers of stages 2-4, so
 # nbgrader's release_assignment (command line and formgrader) refuses it while

@@ -12,9 +12,12 @@ of a submission, and what the feedback page shows.
   test cell the student changed logs nbgrader's checksum warning. nbgrader
   stores the checksum of the cell *with* its hidden tests, so it warns on every
   test cell otherwise (nbgrader issue #1961).
-- ``FeedbackResources`` (generate_feedback) hands the feedback template
-  (``templates/cnn1d_feedback/``) the check summaries of ``course/stages.py``;
-  ``mathjax_script`` gives it an offline MathJax.
+- ``FeedbackExporter`` is generate_feedback's exporter (command line and
+  formgrader's button alike): the kit's feedback page
+  (``templates/cnn1d_feedback/``), while formgrader's own pages keep
+  nbgrader's templates. ``FeedbackResources`` hands that page the check
+  summaries of ``course/stages.py``; ``mathjax_script`` gives it an offline
+  MathJax.
 """
 
 import copy
@@ -22,6 +25,7 @@ import functools
 from pathlib import Path
 
 import nbgrader
+from nbconvert.exporters import HTMLExporter
 from nbformat import NotebookNode
 from nbgrader import utils
 from nbgrader.api import MissingEntry
@@ -107,6 +111,18 @@ def mathjax_script(component="tex-svg.js"):
 
     path = Path(mathjax.__file__).resolve().parent / "static" / "mathjax" / "es5" / component
     return path.read_text(encoding="utf-8").replace("</script", "<\\/script")
+
+
+class FeedbackExporter(HTMLExporter):
+    """HTMLExporter for generate_feedback only. Configured as
+    ``c.FeedbackExporter`` (template, template folders): settings of
+    ``c.HTMLExporter`` would reach formgrader's grading page too, and a
+    subclass's section wins over the ``HTMLExporter.template_name = "feedback"``
+    nbgrader's API sets for formgrader's "Generate Feedback" button."""
+
+    def default_filters(self):
+        yield from super().default_filters()
+        yield ("cnn1d_mathjax", mathjax_script)
 
 
 class FeedbackResources(NbGraderPreprocessor):

@@ -152,7 +152,7 @@ def open_lab(page, lab):
 def nbgrader_menu(page, item):
     """Open ``item`` of JupyterLab's Nbgrader menu (on the page ``open_lab`` opened)."""
     page.get_by_role("menuitem", name="Nbgrader", exact=True).click()
-    page.locator(".lm-Menu-item", has_text=item).click()
+    page.get_by_role("menuitem", name=item, exact=True).click()
 
 
 def open_formgrader(page, lab):
@@ -190,7 +190,7 @@ def open_submission(page, lab, assignment, student, notebook=None):
         raise LookupError(f"formgrader lists {len(ids)} submissions of {student} for "
                           f"{assignment}/{notebook}")
     page.locator(f"a.name-hidden[href$='/formgrader/submissions/{ids[0]}']").click()
-    page.locator("#notebook-container").wait_for()
+    page.locator("#notebook-container").first.wait_for()
     return page
 
 
