@@ -258,8 +258,7 @@ def collect(clones, stage_name, due, out="submissions", prefix=None, github=None
             shutil.rmtree(target)
         code, sha = _git(repo, "rev-parse", "--verify", "-q", "HEAD^{commit}")
         if code != 0:
-            record.update(status="empty", note="the repository has no commit: nothing "
-                                               "was submitted")
+            record.update(status="empty", note="the repository has no commit")
         else:
             record["commit"] = sha
             record["committed_at"] = _iso(parse_time(_git(repo, "log", "-1", "--format=%cI",
@@ -325,12 +324,14 @@ def _late_line(record, data):
 def report(grades, manifest, out):
     """Per-student feedback Markdown and ``<stage>.csv`` in ``out``; returns the rows."""
     from autograder.ci_summary import feedback_file, feedback_markdown
+    from course.stages import get_stage
 
     data = json.loads(Path(manifest).read_text())
     stage = data["assignment"]
     results = {s["student"]: s for s in json.loads(Path(grades).read_text())["submissions"]
                if s["assignment"] == stage}
     plugin = late_penalty()
+    max_score = get_stage(stage).max_score
     out = Path(out) / stage
     out.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -343,16 +344,17 @@ def report(grades, manifest, out):
         penalty = 0.0
         if result and record["seconds_late"] > 0:
             penalty = plugin.late_submission_penalty(login, score, record["seconds_late"])
-        lines = [f"# {stage}: {score - penalty:g} points", ""]
+        lines = [f"# Feedback on {stage}: {score - penalty:g} / {max_score:g} points", ""]
         if record["status"] != "collected":
             lines += [f"Nothing was graded: {record['note']}.", ""]
         else:
-            lines += [_late_line(record, data)]
+            lines += [_late_line(record, data), ""]
             if penalty:
-                lines += [f"Late penalty: {penalty:g} of {score:g} points."]
+                lines += [f"Late penalty: {penalty:g} of {score:g} points.", ""]
             if record["note"]:
-                lines += [f"Collected: {record['note']}."]
-            lines += ["", feedback_markdown(login, [result])]
+                lines += [f"Collected: {record['note']}.", ""]
+            # the checks, under the grader's own heading (points before any penalty)
+            lines += [feedback_markdown(login, [result]).split("\n", 2)[2]]
         record["feedback"] = feedback_file(login)
         (out / record["feedback"]).write_text("\n".join(lines) + "\n")
         rows.append({"login": login, "repository": record["repository"],

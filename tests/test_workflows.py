@@ -164,7 +164,10 @@ def test_classroom_class_collected_graded_late_and_told(tmp_path):
     body = issues_once[f"{ORG}/{SLUG}-mallory"][0]["body"]
     assert "at 2026-12-09T13:00:00Z, 2 started day(s) after the deadline" in body
     assert "own date (2026-12-06T12:00:00Z) is not used" in body
-    assert "Late penalty" in body and f"# {STAGE.name}: {0.8 * full:g} points" in body
+    assert body.startswith(f"# Feedback on {STAGE.name}: {0.8 * full:g} / {full:g} points\n")
+    assert f"Late penalty: {0.2 * full:g} of {full:g} points." in body
+    assert f"## {STAGE.name}: {full:g} / {full:g}" in body  # the checks, before the penalty
+    assert "Feedback for" not in body
     assert "renamed single_channel (1).ipynb" in issues_once[f"{ORG}/{SLUG}-carol"][0]["body"]
     assert "single_channel_v1.ipynb, single_channel_v2.ipynb" in \
         issues_once[f"{ORG}/{SLUG}-frank"][0]["body"]
