@@ -42,6 +42,7 @@ TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"  # nbgrader's timestamp.txt
 PUSHES = {"push", "force_push", "branch_creation", "pr_merge", "merge_queue_merge"}
 ISSUE_TITLE = "Feedback: {stage}"
 ISSUE_BODY_LIMIT = 60000  # GitHub refuses issue bodies over 65,536 characters
+CUT = "\n\n(Cut here: an issue holds no more. Ask your instructor for the rest.)\n"
 _REMOTE = re.compile(r"^(?:https://[^/]+/|git@[^:]+:|ssh://git@[^/]+/)"
                      r"(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+?)(?:\.git)?/?$")
 
@@ -391,7 +392,7 @@ def deliver(folder, github=None, log=print):
             repo = record["repository"]
             body = (manifest.parent / record["feedback"]).read_text()
             if len(body) > ISSUE_BODY_LIMIT:
-                body = body[:ISSUE_BODY_LIMIT] + "\n\n(cut here: ask for the full feedback)\n"
+                body = body[:ISSUE_BODY_LIMIT] + CUT
             try:
                 mine = [i for i in github.pages(f"/repos/{repo}/issues?state=all&creator="
                                                 f"{urllib.parse.quote(me)}&per_page=100")

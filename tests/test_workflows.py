@@ -196,8 +196,8 @@ def test_deliver_needs_a_token_and_the_reports(tmp_path):
         {"login": "bob", "repository": "elsewhere/a-bob", "feedback": "bob.md"}]}
     folder = tmp_path / "classroom" / STAGE.name
     (folder / "manifest.json").write_text(json.dumps(manifest))
-    for login in ("ada", "bob"):
-        (folder / f"{login}.md").write_text(f"feedback of {login}")
+    (folder / "ada.md").write_text("feedback of ada " + "x" * 70000)  # GitHub caps at 65,536
+    (folder / "bob.md").write_text("feedback of bob")
     proc = subprocess.run([sys.executable, "-m", "course", "classroom", "deliver",
                            str(tmp_path / "classroom")], cwd=ROOT, env=env,
                           capture_output=True, text=True)
@@ -210,7 +210,9 @@ def test_deliver_needs_a_token_and_the_reports(tmp_path):
 
         failures = deliver(tmp_path / "classroom", GitHub(fake.url, fake.token),
                            log=lambda _: None)
-    assert [i["body"] for i in fake.issues["cnn1d-class/a-ada"]] == ["feedback of ada"]
+    (posted,) = [i["body"] for i in fake.issues["cnn1d-class/a-ada"]]
+    assert posted.startswith("feedback of ada x") and len(posted) < 65536
+    assert posted.endswith("an issue holds no more. Ask your instructor for the rest.)\n")
     assert len(failures) == 1 and failures[0].startswith("bob (elsewhere/a-bob)")
     assert "410" in failures[0] and "Issues are disabled" in failures[0]
 
