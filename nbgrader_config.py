@@ -137,6 +137,12 @@ c.HTMLExporter.filters = {"markdown2html": "autograder.student_html.markdown2htm
 # --GuardedReleaseAssignment.allow_open_answers=True).
 c.ExchangeFactory.release_assignment = "course.release_guard.GuardedReleaseAssignment"
 
+# Collecting from the shared exchange (course/exchange.py): a submission whose
+# folder or files are not owned by the student it names (`nbgrader submit
+# --student=someone-else`), or that holds a symbolic link, is refused with a
+# message and collect fails; nbgrader's own collect only warns, and copies it.
+c.ExchangeFactory.collect = "course.exchange.OwnerCheckedCollect"
+
 # The LMS round trip (course/lms.py, deploy/README.md). `nbgrader zip_collect`
 # reads the file names of Canvas's or Moodle's "Download submissions" and maps
 # the LMS's ids to logins through the LMS's roster export; release_feedback
