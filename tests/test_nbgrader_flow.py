@@ -1,12 +1,15 @@
-"""The whole nbgrader flow on a temporary course, as nbgrader documents it:
-generate_assignment -> release_assignment to a local exchange ->
+"""`make demo` as README.md writes it (tests/docblocks.py): the whole nbgrader
+flow on the demo's own course folder (runs/demo/course), as nbgrader documents
+it: generate_assignment -> release_assignment to a local exchange ->
 fetch_assignment and submit as students -> collect -> autograde ->
-generate_feedback -> export. This is also `make demo`'s sample class.
+generate_feedback -> export, then the grade table.
 
 For every stage the reference scores full marks and the untouched release
 scores 0, every failed test of the release showing the stub's message rather
 than a grader crash; the buggy students lose points where their bug is."""
 
+import os
+import subprocess
 from pathlib import Path
 
 import nbformat
@@ -14,19 +17,34 @@ import pytest
 
 from autograder.grade import find_submissions
 from autograder.parallel import grade_all
-from course.demo import format_table, run_demo
-from course.flow import DEMO_SECRET
+from course.demo import format_table
+from course.flow import DEMO_SECRET, read_grades
 from course.sample_class import BUGS
 from course.stages import STAGES
+from tests import docblocks
+
+ROOT = docblocks.ROOT
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("flow")
-    grades, course = run_demo(workdir, STAGES, log=lambda *a: None)
-    return grades, course
+def demo():
+    """The output of README's `make demo`, run as written in the kit's root with a
+    PATH that lacks .venv/bin."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "VIRTUAL_ENV", "MAKEFLAGS", "MAKELEVEL")}
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if ".venv" not in p)
+    proc = subprocess.run(["bash", "-c", docblocks.block("README.md", "make demo")], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def graded(demo):
+    course = ROOT / "runs" / "demo" / "course"
+    return read_grades(course / "grades.csv"), course
 
 
 @pytest.mark.parametrize("stage", STAGES, ids=[s.name for s in STAGES])
@@ -109,9 +127,8 @@ def test_the_command_line_gives_the_same_grades_as_nbgrader(graded):
             for r in results} == grades
 
 
-def test_the_demo_table_counts_the_checks_and_says_the_written_answers_wait(graded):
-    grades, _ = graded
-    table = format_table(grades, STAGES)
+def test_the_demo_table_counts_the_checks_and_says_the_written_answers_wait(demo):
+    table = demo
     [reference] = [line for line in table.splitlines() if line.startswith("| reference |")]
     for stage in STAGES:
         assert f"| {stage.max_score:g} / {stage.max_score:g} |" in reference
