@@ -101,6 +101,15 @@ c.Autograde.sanitize_preprocessors = [
     CheckCellMetadata,
 ]
 
+# Which notebook is the submission (autograder/discovery.py): a renamed one
+# ("single_channel (1).ipynb") is renamed to the stage's name when it is the
+# only notebook of the stage, with a line in the log; a folder with none, with
+# several that differ, or with a file that is not a notebook (not JSON, not
+# UTF-8, empty) is graded as a stand-in that fails every check and says what
+# was found: that student gets a result, the others are graded as usual.
+c.Autograde.pre_convert_hook = "autograder.discovery.nbgrader_hook"
+c.Autograde.exporter_class = "autograder.discovery.SubmissionExporter"
+
 c.Autograde.autograde_preprocessors = [
     OutOfKernelGrade,  # instead of nbgrader's Execute
     IgnorePattern,
@@ -111,6 +120,14 @@ c.Autograde.autograde_preprocessors = [
     CheckCellMetadata,
 ]
 
+# Feedback is always written anew (nbgrader would skip a student whose
+# feedback exists: it compares submission times only, so written answers
+# graded in formgrader after `python -m course grade` never reached the page),
+# and the late penalty is computed again from the score as it is now (manual
+# grades included): the page, the gradebook and the export agree, and a
+# regrade does not move it.
+c.GenerateFeedback.force = True
+
 # Hidden tests never reach a student: the autograded notebook holds them
 # (nbgrader restored them), so the feedback strips them before rendering.
 # The page (autograder/templates/cnn1d_feedback/) names each check with its
@@ -118,7 +135,8 @@ c.Autograde.autograde_preprocessors = [
 # package, so it works offline. It is FeedbackExporter's alone (`nbgrader
 # generate_feedback` and formgrader's "Generate Feedback" button): an
 # HTMLExporter setting would also reach formgrader's grading page.
-c.GenerateFeedback.preprocessors = [ClearHiddenTests, GetGrades, FeedbackResources,
+c.GenerateFeedback.preprocessors = [ClearHiddenTests, AssignLatePenalties, GetGrades,
+                                    FeedbackResources,
                                     CSSHTMLHeaderPreprocessor]
 c.GenerateFeedback.exporter_class = FeedbackExporter
 c.FeedbackExporter.template_name = "cnn1d_feedback"
@@ -153,6 +171,7 @@ c.ZipCollectApp.collector_plugin = "course.lms.LmsCollector"
 c.LmsCollector.lms = "canvas"  # or "moodle"
 c.LmsCollector.roster = "downloaded/roster.csv"  # Canvas gradebook export / Moodle worksheet
 c.CanvasExport.roster = "downloaded/roster.csv"
+c.MoodleExport.roster = "downloaded/roster.csv"  # the assignment's grading worksheet
 c.ExchangeFactory.release_feedback = "course.lms.ReleaseFeedback"
 
 # Late submissions (due dates are set in formgrader or with
