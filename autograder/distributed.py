@@ -36,7 +36,9 @@ import nbformat
 from course.stages import get_stage
 
 from . import nbgrader_plugin
+from .discovery import rename, resolve
 from .grade import CheckResult, GraderError, SubmissionResult, answer_cells, grade_notebook
+from .isolation import IsolationError
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +53,18 @@ def grade_submission(student, assignment, nb_text, secret):
     """Grade one notebook given as text; runs on a worker. Returns (key, result dict)."""
     stage = get_stage(assignment)
     nb = nbformat.reads(nb_text, as_version=4)
-    result = grade_notebook(nb, stage, student=student, secret=secret,
-                            path=f"{student}/{assignment}/{stage.notebook}")
+    path = f"{student}/{assignment}/{stage.notebook}"
+    try:
+        result = grade_notebook(nb, stage, student=student, secret=secret, path=path)
+    except (GraderError, IsolationError):
+        raise  # the grader's own failure: the run stops and says so
+    except Exception as exc:  # noqa: BLE001 - one student's notebook never stops the class
+        result = SubmissionResult(
+            student=student, assignment=stage.name, path=path, max_score=stage.max_score,
+            checks=[CheckResult(f"{stage.name}.{c.name}", 0.0, c.points, False,
+                                f"the grader could not grade this notebook "
+                                f"({type(exc).__name__}: {exc}); ask your instructor")
+                    for c in stage.checks])
     return submission_key(nb, stage, student), result.as_dict()
 
 
@@ -68,15 +80,26 @@ class Submission:
 
 
 def find_submissions(course_root, assignment):
-    """The submissions nbgrader's autograde reads: submitted/<student>/<assignment>/<notebook>."""
+    """The submissions nbgrader's autograde reads: submitted/<student>/<assignment>/<notebook>.
+
+    A renamed notebook is renamed to the stage's name first, as ``nbgrader
+    autograde`` does (``autograder.discovery``); a folder with no notebook to
+    grade is left to the autograde step, which gives that student a failed
+    result saying why.
+    """
     stage = get_stage(assignment)
     submitted = Path(course_root) / "submitted"
-    found = [Submission(p.parent.parent.name, p)
-             for p in sorted(submitted.glob(f"*/{assignment}/{stage.notebook}"))]
-    if not found:
+    folders = sorted(p for p in submitted.glob(f"*/{assignment}") if p.is_dir())
+    if not folders:
         raise GraderError(f"no submission of {assignment} in {submitted} (expected "
                           f"submitted/<student>/{assignment}/{stage.notebook}; run "
                           f"`nbgrader collect {assignment}` or zip_collect first)")
+    found = []
+    for folder in folders:
+        res = resolve(folder, stage)
+        rename(res, log.warning)
+        if res.notebook is not None:
+            found.append(Submission(folder.parent.name, res.notebook))
     return found
 
 
@@ -92,7 +115,8 @@ def compute(submissions, assignment, secret, workers=1, scheduler=None, progress
 
     jobs = []
     for sub in submissions:
-        jobs.append((sub.student, assignment, sub.path.read_text(encoding="utf-8"), secret))
+        # resolve() has read it: a notebook, UTF-8
+        jobs.append((sub.student, assignment, sub.path.read_bytes().decode("utf-8"), secret))
     bar = tqdm(total=len(jobs), desc=f"grading {assignment}", unit="submission",
                disable=not progress)
     results = {}
@@ -184,6 +208,10 @@ def autograde(course_root, assignment, results, force=False):
                               "autograder.nbgrader_plugin.OutOfKernelGrade: refusing to "
                               "fill the gradebook with another grader's points")
         pre[pre.index(nbgrader_plugin.OutOfKernelGrade)] = PrecomputedGrade
+        # which notebook is the submission, as the kit's nbgrader_config.py says
+        # (a copy of an older one may not say it)
+        app.config.Autograde.pre_convert_hook = "autograder.discovery.nbgrader_hook"
+        app.config.Autograde.exporter_class = "autograder.discovery.SubmissionExporter"
         app.config.Autograde.autograde_preprocessors = pre
         PrecomputedGrade.results, PrecomputedGrade.regraded = results, []
         converter = Autograde(coursedir=app.coursedir, parent=app)
@@ -215,7 +243,12 @@ def grade_assignment(course_root, assignment, secret, workers=1, scheduler=None,
     submissions = find_submissions(course_root, assignment)
     results = compute(submissions, assignment, secret, workers=workers, scheduler=scheduler,
                       progress=progress)
-    regraded = autograde(course_root, assignment, results, force=force)
+    try:
+        regraded = autograde(course_root, assignment, results, force=force)
+    except GraderError:
+        if feedback:  # the students nbgrader did grade get their feedback all the same
+            generate_feedback(course_root, assignment)
+        raise
     if feedback:
         generate_feedback(course_root, assignment)
     return {"submissions": len(submissions), "graded_on_workers": len(results),

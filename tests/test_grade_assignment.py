@@ -213,3 +213,85 @@ def test_dask_survives_a_worker_killed_mid_run(collected, sequential, tmp_path, 
     assert grading.returncode == 0, out + err
     assert f"graded {len(STUDENTS)} submissions" in out and "0 again here" in out, out
     _same(course, sequential)
+
+
+def _messy_files(course):
+    """Five more students whose files are not as released: a renamed notebook
+    (gina), a copy saved twice by a browser (bob), a notebook that is not UTF-8
+    (eve) and one that is not JSON (finn), two copies that differ and neither
+    named as released (dora), the notebook beside an empty scratch.ipynb (carl)."""
+    submitted = course / "submitted"
+    solved = (submitted / "reference" / STAGE.name / STAGE.notebook).read_bytes()
+    blank = (submitted / "untouched" / STAGE.name / STAGE.notebook).read_bytes()
+    files = {"gina": {"single_channel_gina.ipynb": solved},
+             "bob": {"single_channel (1).ipynb": solved},
+             "eve": {STAGE.notebook: b"\xff\xfe\x00 not UTF-8"},
+             "finn": {STAGE.notebook: b'{"cells": [ truncated'},
+             "dora": {"single_channel (1).ipynb": solved, "single_channel (2).ipynb": blank},
+             "carl": {STAGE.notebook: solved, "scratch.ipynb": b""}}
+    for student, named in files.items():
+        folder = submitted / student / STAGE.name
+        folder.mkdir(parents=True)
+        for name, data in named.items():
+            (folder / name).write_bytes(data)
+    return course
+
+
+MESSY = (*STUDENTS, "gina", "bob", "eve", "finn", "dora", "carl")
+
+
+@pytest.fixture(scope="module")
+def messy(collected, tmp_path_factory):
+    """The collected class and the five students above, graded by nbgrader autograde."""
+    course = _messy_files(_copy(collected, tmp_path_factory.mktemp("messy") / "course"))
+    graded = _copy(course, tmp_path_factory.mktemp("messy-seq") / "course")
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", STAGE.name],
+                          cwd=graded, env=ENV, capture_output=True, text=True, timeout=900)
+    return course, graded, proc
+
+
+def _totals(course):
+    rows = {k: v for k, v in gradebook(course).items() if k[1] != "late"}
+    return {student: sum(score for (who, _), (score, _) in rows.items()
+                         if who == student and score is not None)
+            for student in MESSY}
+
+
+def test_renamed_and_broken_notebooks_each_affect_their_student_only(messy):
+    _, graded, proc = messy
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    full = STAGE.max_score
+    totals = _totals(graded)
+    assert totals == {**{s: totals[s] for s in STUDENTS}, "gina": full, "bob": full,
+                      "eve": 0, "finn": 0, "dora": 0, "carl": full}
+    assert totals["reference"] == full
+    log = proc.stdout + proc.stderr
+    assert "renamed" in log and "single_channel_gina.ipynb" in log
+    assert (graded / "submitted" / "gina" / STAGE.name / STAGE.notebook).exists()
+    reasons = {s: (graded / "autograded" / s / STAGE.name / STAGE.notebook).read_text()
+               for s in ("eve", "finn", "dora")}
+    assert "not UTF-8" in reasons["eve"] and "not a notebook" in reasons["finn"]
+    assert "single_channel (1).ipynb, single_channel (2).ipynb" in reasons["dora"]
+
+
+def test_course_grade_gives_the_messy_class_what_nbgrader_autograde_gives(messy, tmp_path):
+    course, graded, _ = messy
+    course = _copy(course, tmp_path / "course")
+    proc = subprocess.run([sys.executable, "-m", "course", "grade", STAGE.name, "--quiet",
+                           "--workers", "2"], cwd=course, env=ENV, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert gradebook(course) == gradebook(graded)
+    for student in MESSY:  # feedback for everyone, the students with broken files too
+        assert (course / "feedback" / student / STAGE.name / f"{STAGE.name}.html").exists()
+
+
+def test_dask_grades_the_messy_class_as_nbgrader_autograde(messy, tmp_path, cluster):
+    address, _ = cluster
+    course, graded, _ = messy
+    course = _copy(course, tmp_path / "course")
+    proc = subprocess.run([sys.executable, "-m", "course", "grade", STAGE.name, "--quiet",
+                           "--no-feedback", "--scheduler", address], cwd=course, env=ENV,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert gradebook(course) == gradebook(graded)
