@@ -382,29 +382,37 @@ def grade_student(student, paths, secret, sandbox=None, split=1):
     groups = sorted(by_assets.values(), key=lambda g: not any(
         getattr(stage_of[str(p)], "name", "") == "training" for p in g))
 
-    def grade_group(group):
-        stages = []
-        for path in group:
-            stage = stage_of[str(path)]
-            if stage is not None and stage not in stages:
-                stages.append(stage)
-        box = open_sandbox(stages or list(STAGES[:1]), sandbox, group[0])
+    def grade_group(group, box):
         try:
             return {str(path): grade_path(student, path, secret, box=box, deadline=deadline)
                     for path in group}
         finally:
             box.close()
 
-    results = {}
-    if len(groups) == 1 or split == 1:
+    results, boxes = {}, []
+    try:
         for group in groups:
-            results.update(grade_group(group))
-    else:
-        from concurrent.futures import ThreadPoolExecutor
+            stages = []
+            for path in group:
+                stage = stage_of[str(path)]
+                if stage is not None and stage not in stages:
+                    stages.append(stage)
+            boxes.append(open_sandbox(stages or list(STAGES[:1]), sandbox, group[0]))
+            # every sandbox starts now: the later ones import numpy and matplotlib
+            # while the first group is graded
+            boxes[-1].launch()
+        if len(groups) == 1 or split == 1:
+            for group, box in zip(groups, boxes, strict=True):
+                results.update(grade_group(group, box))
+        else:
+            from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(min(len(groups), split)) as pool:
-            for done in pool.map(grade_group, groups):
-                results.update(done)
+            with ThreadPoolExecutor(min(len(groups), split)) as pool:
+                for done in pool.map(grade_group, groups, boxes):
+                    results.update(done)
+    finally:
+        for box in boxes:
+            box.close()
     return [results[str(path)] for path in paths]
 
 

@@ -198,15 +198,20 @@ class Sandbox:
             os.setgid(NOBODY)
             os.setuid(NOBODY)
 
+    def launch(self):
+        """Start the sandbox now (it imports numpy and matplotlib in the background;
+        ``start`` waits for it)."""
+        if self.dead:
+            self.kill()
+            self._launch()
+
     def start(self, stage, setup, answers):
         """Start a process for ``stage`` (launching the sandbox if needed), run
         the setup cell and the answer cells in it; returns notes on the answer
         cells that raised. SandboxError when the setup itself fails."""
         if self.stage is not None:
             self.end_stage()
-        if self.dead:
-            self.kill()
-            self._launch()
+        self.launch()
         if stage not in self.assets:
             raise ValueError(f"this sandbox was not made for stage {stage!r}")
         reply = self._exchange({"op": "stage", "stage": stage}, (), 30.0)

@@ -126,6 +126,71 @@ def measure_reference_costs(root, repeats=3, stages=None, write=True):
     return record
 
 
+def cli_grading_seconds(folder, workers, secret_file):
+    """Wall time of ``python -m autograder grade FOLDER --workers N``: what a user
+    waits for (the interpreter, the grader's imports, the sandboxes, the checks)."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "autograder", "grade", str(folder),
+                           "--workers", str(workers), "--secret-file", str(secret_file),
+                           "--json", str(Path(secret_file).with_name(f"cli-{workers}.json"))],
+                          cwd=ROOT, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"python -m autograder grade exited {done.returncode}: "
+                           f"{done.stderr[-2000:]}")
+    return elapsed
+
+
+def where_the_time_goes(root, stages=None):
+    """One complete submission graded in this process, timed part by part: the
+    grader's imports (a fresh interpreter), one sandbox's start (bwrap, numpy and
+    matplotlib imported in it), each stage's setup and answer cells, and each
+    check (stage 5's accuracy check is its training)."""
+    import autograder.grade as grade
+    import autograder.sandbox as sandbox
+    from course.stages import STAGES
+
+    stages = STAGES if stages is None else stages
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import autograder.__main__, autograder.grade, "
+                    "autograder.parallel"], cwd=ROOT, check=True)
+    parts = {"interpreter and the grader's imports": time.perf_counter() - start}
+    box = grade.open_sandbox(stages[:1])
+    start = time.perf_counter()
+    box._launch()
+    box._exchange({"op": "stage", "stage": stages[0].name}, (), 60.0)
+    parts["sandbox start (bubblewrap, numpy and matplotlib imported)"] = (
+        time.perf_counter() - start)
+    box.close()
+    timed = {}
+    real_start, real_run = sandbox.Sandbox.start, grade.run_check
+
+    def start_stage(self, stage, *args):
+        t0 = time.perf_counter()
+        try:
+            return real_start(self, stage, *args)
+        finally:
+            timed[f"{stage}: sandbox, setup and answer cells"] = time.perf_counter() - t0
+
+    def run_check(check_id, *args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return real_run(check_id, *args, **kwargs)
+        finally:
+            timed[check_id] = time.perf_counter() - t0
+
+    from unittest import mock
+
+    with mock.patch.object(sandbox.Sandbox, "start", start_stage), \
+            mock.patch.object(grade, "run_check", run_check):
+        for stage in stages:
+            path = write_submission(Path(root) / "parts", "reference", stage,
+                                    answers_of("reference", stage))
+            grade.grade_path("reference", path, BENCH_SECRET)
+    parts.update(timed)
+    return {name: round(seconds, 3) for name, seconds in parts.items()}
+
+
 def time_submission(root, repeats=3, stages=None):
     """Grade the reference's complete submission ``repeats`` times as the CLI does
     (``grade_all``: one sandbox per student, launched inside the timing), with

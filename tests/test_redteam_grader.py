@@ -8,6 +8,7 @@ are in each test's docstring.
 """
 
 import contextlib
+import copy
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 from test_redteam import SECRET, WHY_NO_BWRAP, loot, needs_bwrap, notebook, only
 
@@ -473,3 +475,122 @@ def test_replies_under_the_size_bound_cannot_fill_the_grader(monkeypatch):
     assert weak_mib > 300, weak_mib
     assert real_mib < 150, real_mib  # a reply read whole: 2 x MAX_REPLY at most
     assert "add up to more than 256 MiB" in result.checks[0].message, result.checks
+
+
+# --------------------------------------------------------------------------
+# 2. Stage 5: accuracy from weights trained elsewhere
+# --------------------------------------------------------------------------
+
+def _old_task(rng):
+    """The accuracy check's data before issue 19: the public MNIST-1D training
+    set, and test signals of the ten digits drawn with the secret seed."""
+    import mnist1d.data
+
+    from autograder.checks import training
+    from course.datasets import load_mnist1d
+
+    public = load_mnist1d()
+    digits = mnist1d.data.get_templates()["x"]
+    labels = rng.permutation(np.arange(500) % 10)
+    X = training._signals(rng, digits, labels)
+    return public.X_train, public.y_train, (X - X.mean()) / X.std(), labels
+
+
+def _pasted_classes():
+    """Classifiers whose fit trains nothing: weights trained beforehand on the
+    public MNIST-1D (in a real submission, a base64 string in the answer cell),
+    alone or with the label of each class read off the data fit is given."""
+    from autograder.checks.training import ACCURACY_CONFIG
+    from course.datasets import load_mnist1d
+    from solutions.augment import shift_and_noise
+    from solutions.model import Scratch1dCNNClassifier as Reference
+
+    public = load_mnist1d()
+    offline = Reference(**dict(ACCURACY_CONFIG, seed=0, augment=shift_and_noise(max_shift=2)))
+    offline.fit(public.X_train, public.y_train)
+    weights = copy.deepcopy(offline.__dict__)
+
+    class Pasted(Reference):
+        def fit(self, X, y, X_val=None, y_val=None):
+            self.__dict__.update(copy.deepcopy(weights))
+            return self
+
+    class PastedWithLabels(Pasted):
+        """Each class the pasted network sees is given the label it most often
+        has in the training set: the best a fixed network can do with it."""
+
+        def fit(self, X, y, X_val=None, y_val=None):
+            super().fit(X, y)
+            seen = np.argmax(Reference.decision_function(self, X), axis=1)
+            self.relabel_ = np.array([np.bincount(y[seen == k], minlength=10).argmax()
+                                      if np.any(seen == k) else k for k in range(10)])
+            return self
+
+        def decision_function(self, X):
+            logits = super().decision_function(X)
+            out = np.full_like(logits, -1e9)
+            for k, label in enumerate(self.relabel_):
+                out[:, label] = np.maximum(out[:, label], logits[:, k])
+            return out
+
+    return Pasted, PastedWithLabels
+
+
+class SampledBatches:
+    """A correct fit of another style: batches drawn with replacement, no epochs."""
+
+    @staticmethod
+    def make():
+        from solutions.losses import SoftmaxCrossEntropy
+        from solutions.model import Scratch1dCNNClassifier as Reference
+
+        class Sampled(Reference):
+            def fit(self, X, y, X_val=None, y_val=None):
+                X, t, _, _, rng = self._setup_fit(X, y, X_val, y_val)
+                loss_fn, opt = SoftmaxCrossEntropy(), self._make_optimizer()
+                for _ in range(self.steps):
+                    idx = rng.integers(0, len(X), self.batch_size)
+                    xb = X[idx] if self.augment is None else self.augment(X[idx], rng)
+                    self._set_training(True)
+                    loss_fn.forward(self._forward(xb.astype(self.dtype)), t[idx])
+                    dout = loss_fn.backward().astype(self.dtype)
+                    for layer in reversed(self.layers_):
+                        dout = layer.backward(dout)
+                    opt.step(self.layers_)
+                self._set_training(False)
+                return self
+
+        return Sampled
+
+
+def _accuracy_check(cls):
+    from autograder.checks import derive_seed, training
+    from autograder.checks.common import CheckFailed
+    from solutions.augment import shift_and_noise
+
+    rng = np.random.default_rng(derive_seed("training.accuracy", "mallory", SECRET, "x"))
+    try:
+        training.check_accuracy({"Scratch1dCNNClassifier": cls,
+                                 "shift_and_noise": shift_and_noise}, rng)
+    except CheckFailed as exc:
+        return str(exc)
+    return "passed"
+
+
+def test_stage5_weights_trained_elsewhere_score_nothing(monkeypatch):
+    """In process (the hole is in the check, not the sandbox); about 15 s
+    quiet, a minute on the loaded machine. Weakened (the old data: the public
+    training set, digit test signals): a fit that loads pasted weights passes
+    the accuracy check. Real (a task drawn from the secret: ten templates no
+    one has seen): it fails, and so does the same fit that also learns which
+    label each of its classes stands for (the best a fixed network can do);
+    a correct fit of another style (batches drawn with replacement) passes."""
+    from autograder.checks import training
+
+    Pasted, PastedWithLabels = _pasted_classes()
+    with pytest.MonkeyPatch.context() as weak:
+        weak.setattr(training, "secret_task", _old_task)
+        assert _accuracy_check(Pasted) == "passed"
+    assert "test accuracy is" in _accuracy_check(Pasted)
+    assert "test accuracy is" in _accuracy_check(PastedWithLabels)
+    assert _accuracy_check(SampledBatches.make()) == "passed"
