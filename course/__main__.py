@@ -66,11 +66,12 @@ def _parser():
     demo.add_argument("--stage", action="append", default=None, metavar="NAME",
                       help="only this stage (repeatable); default: all")
     experiment = sub.add_parser("experiment", help="stage 5's table: models x recipes x data "
-                                                   "sets over seeds (about 10 minutes)")
-    experiment.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                                                   "sets over seeds (about 25 minutes)")
+    experiment.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4],
                             help="default: %(default)s")
     experiment.add_argument("--dataset", action="append", default=None,
-                            choices=["mnist1d", "mnist1d shuffled", "mnist"],
+                            choices=["mnist1d", "mnist1d 4000, fixed order", "mnist1d shuffled",
+                                     "mnist"],
                             help="only this data set (repeatable); default: all")
     experiment.add_argument("--steps", type=_positive_int, default=None,
                             help="override every recipe's steps (a smoke test)")
@@ -78,6 +79,9 @@ def _parser():
                             help="default: course/data/experiment.json")
     experiment.add_argument("--markdown", default=None, metavar="FILE",
                             help="default: docs/experiment.md")
+    experiment.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                            help="train nothing: join the runs of these JSON files (seeds run "
+                                 "in separate processes) into --json and --markdown")
     grade = sub.add_parser("grade", help="grade an nbgrader assignment in parallel into the "
                                          "gradebook (run in the course root)")
     grade.add_argument("assignment", metavar="ASSIGNMENT", help="the stage, e.g. single_channel")
@@ -184,9 +188,12 @@ def main(argv=None):
     elif args.command == "experiment":
         from course import experiment as ex
 
-        out = ex.main(seeds=args.seeds, json_path=args.json or ex.JSON_PATH,
-                      md_path=args.markdown or ex.MD_PATH, only=args.dataset, steps=args.steps)
-        print(ex.markdown(out["summary"], out["meta"]))
+        paths = {"json_path": args.json or ex.JSON_PATH, "md_path": args.markdown or ex.MD_PATH}
+        if args.merge:
+            out = ex.merge(args.merge, **paths)
+        else:
+            out = ex.main(seeds=args.seeds, only=args.dataset, steps=args.steps, **paths)
+        print(ex.markdown(out["summary"], out["meta"], out["differences"]))
     elif args.command == "grade":
         from autograder.distributed import grade_assignment
         from autograder.grade import GraderError, read_secret

