@@ -53,7 +53,7 @@ def short_accuracy(monkeypatch):
     monkeypatch.setattr(stage, "ACCURACY_STEPS", 80)
     monkeypatch.setattr(stage, "ACCURACY_CONFIG", dict(stage.ACCURACY_CONFIG, steps=80))
     monkeypatch.setattr(stage, "CALIBRATION_STEPS", 40)
-    monkeypatch.setattr(stage, "ACCURACY_THRESHOLD", 0.35)
+    monkeypatch.setattr(stage, "ACCURACY_THRESHOLD", 0.2)  # the reference: 0.29, chance 0.1
     monkeypatch.setattr(stage, "TIME_BUDGET_EXTRA", 0.5)
 
 
