@@ -14,7 +14,12 @@ and exits; the zygote reaps it and says how it ended.
 Nothing here is trusted by the grader. The grader establishes every fact a
 check relies on from data it holds: the replies are data it asked for
 (values, arrays), bounded in size before they are decoded, and never facts
-about this process. The audit hook (PEP 578) is a second layer only.
+about this process. The audit hook (PEP 578) is a second layer only, and
+no property rests on it: its one piece of state, the rule that lets the
+zygote fork, lies in the zygote's frame, which the submission's code can
+reach (``sys._getframe().f_back``) and change; what forking could cost is
+bounded by the operating system (the cgroup's or the user namespace's cap
+on processes), as tests/test_redteam_grader.py shows with the hook beaten.
 
 The wire format: a frame is an 8-byte little-endian length, then a 4-byte
 header length, a JSON header and the raw bytes of the arrays the header

@@ -55,3 +55,28 @@ def test_a_notebook_leaves_nothing_running_for_the_next(monkeypatch):
         assert len(box.cgroup.pids()) == 3  # bwrap, its init, the template
     finally:
         box.close()
+
+
+def test_the_grader_says_which_limits_hold_and_warns_when_processes_are_not_bounded(
+        monkeypatch, capsys):
+    """Each barrier and grader as the README's table says; a class run whose
+    processes nothing bounds (root without a cgroup) warns on stderr."""
+    import autograder.isolation as isolation
+    import autograder.parallel as parallel
+
+    monkeypatch.setattr(isolation, "cgroup_works", lambda: True)
+    assert "cgroup" in isolation.describe_limits("bwrap")["processes"]
+    monkeypatch.setattr(isolation, "cgroup_works", lambda: False)
+    monkeypatch.setattr(os, "getuid", lambda: 1000)
+    limits = isolation.describe_limits("bwrap", 512, 32)
+    assert "32" in limits["processes"] and "RLIMIT_NPROC" in limits["processes"]
+    assert "per process" in limits["memory"]
+    monkeypatch.setattr(os, "getuid", lambda: 0)
+    assert isolation.describe_limits("bwrap")["processes"] is None
+    assert isolation.describe_limits("none")["processes"] is None
+    monkeypatch.setattr(isolation, "choose_barrier", lambda *args: "bwrap")
+    parallel._say_limits("bwrap", "submitted/a/single_channel/single_channel.ipynb", 2)
+    err = capsys.readouterr().err
+    assert "processes: NOT BOUNDED" in err and "WARNING" in err
+    parallel._say_limits("bwrap", "submitted/a/single_channel/single_channel.ipynb", 1)
+    assert "WARNING" not in capsys.readouterr().err  # one student: said, not warned
