@@ -61,6 +61,8 @@ HOSTILE_ANSWER = f"""MALLORY'S ANSWER <img src=x onerror="{mark('md-img')}">
 
 [a markdown link](javascript:void({mark('md-link')}))
 <a href="javascript:void({mark('html-link')})">a raw link</a>
+
+Maths: $\\href{{javascript:void({mark('mathjax-href')})}}{{x+y}}$ and $\\boldsymbol{{w}}$
 """
 # Shown by the templates only when both names are set
 HOSTILE_NAME = f'<img src=x onerror="{mark("name")}">'
@@ -238,11 +240,19 @@ def test_no_student_markup_runs_in_the_grading_page(lab, browser):
 
 
 def test_no_student_markup_runs_in_the_feedback_page(browser, courses):
+    """Nor does a link in her maths: the page's MathJax typesets her answer
+    (an extension's macro, which it would fetch, stopped every formula) and
+    makes no link of \\href."""
     page = pages.new_page(browser)
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
     try:
         page.goto(_feedback_html(courses[0], "mallory").as_uri())
-        assert "MALLORY'S ANSWER" in page.locator("body").inner_text()
+        answer = page.locator(".text_cell_render", has_text="MALLORY'S ANSWER")
+        answer.locator("mjx-container").nth(1).wait_for()
+        assert answer.locator("mjx-container a, mjx-container [href^='javascript']").count() == 0
         assert ran(page) == set()
+        assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
     finally:
         page.close()
 
