@@ -1,15 +1,29 @@
-"""A class on JupyterHub, end to end, with deploy/jupyterhub/jupyterhub_config.py:
-real Linux users (an instructor and two students), the hub and
+"""A class on JupyterHub, end to end, with deploy/jupyterhub/jupyterhub_config.py
+and the course laid out by deploy/jupyterhub/setup.sh (its roles, exchange,
+course and backups steps, run on a copy of the kit): real Linux users (an
+instructor, a teaching assistant, two students), the hub and
 configurable-http-proxy on 127.0.0.1, each user's server spawned as that user,
-and the nbgrader server extensions driven through the hub: the instructor
-generates and releases a stage, both students fetch and submit, the
-instructor collects, autogrades (sandboxed), generates and releases
-feedback, both students fetch it. A student cannot read the other's
-submission in the exchange.
+nbgrader's server extensions driven through the hub.
+
+The instructor releases a stage, both students fetch and submit, the instructor
+collects; the teaching assistant autogrades both in their own formgrader on the
+same course and gradebook (nbgrader's multi-instructor layout), the instructor
+generates the feedback, the assistant releases it, both students fetch it.
+
+The hostile student (bob) meanwhile tries each hole, as his Linux user: reading
+the course (sources, gradebook, submissions), the other student's home and
+inbound submission, planting folders in the exchange, submitting in ada's name
+and planting symbolic links to the instructors' files in the inbound folder;
+collect refuses the forgeries with a message and collects the genuine
+submissions. A backup (the command setup.sh schedules) is taken while the
+assistant's formgrader writes grades, and a restore after a bad day keeps
+every grade. A server that cannot read its role's configuration has no
+formgrader. Each barrier is also shown weakened (the course root opened to
+others, nbgrader's stock defaults, an unreadable role at the hub's start).
 
 Needs root (to create users) and the users' environment built by
 `bash deploy/jupyterhub/setup.sh user-env` (.ci/run does it); the test
-removes the users and groups it made."""
+removes the users and groups it made. About a minute on an idle machine."""
 
 import grp
 import json
@@ -21,6 +35,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -29,6 +44,7 @@ from pathlib import Path
 
 import pytest
 
+from course import backup
 from course.course_id import COURSE_ID
 from course.stages import get_stage
 
@@ -36,8 +52,10 @@ ROOT = Path(__file__).resolve().parents[1]
 HUB = ROOT / "deploy" / "jupyterhub"
 STAGE = get_stage("single_channel")
 USER_ENV = Path(os.environ.get("CNN1D_USER_ENV", "/opt/tljh/user"))
-TEACHER, STUDENTS = "c1dteach", ("c1dada", "c1dbob")
+TEACHER, TA, STUDENTS = "c1dteach", "c1dta", ("c1dada", "c1dbob")
+ADA, BOB = STUDENTS
 COURSE = COURSE_ID
+INSTRUCTORS, LEARNERS = f"formgrade-{COURSE}", f"nbgrader-{COURSE}"
 
 pytestmark = pytest.mark.slow
 
@@ -56,8 +74,19 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _run(*cmd):
-    subprocess.run(cmd, check=True, capture_output=True)
+def _run(*cmd, env=None):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+
+
+def as_user(user, *cmd, env=None):
+    """Run ``cmd`` as the Linux user ``user`` (uid, gid and groups, in their
+    home), as their terminal on the hub would."""
+    pw = pwd.getpwnam(user)
+    groups = [g.gr_gid for g in grp.getgrall() if user in g.gr_mem]
+    return subprocess.run(cmd, user=pw.pw_uid, group=pw.pw_gid, extra_groups=groups,
+                          cwd=pw.pw_dir, capture_output=True, text=True, timeout=300,
+                          env={"HOME": pw.pw_dir, "USER": user,
+                               "PATH": f"{USER_ENV / 'bin'}:/usr/bin:/bin", **(env or {})})
 
 
 class Hub:
@@ -96,6 +125,17 @@ class Hub:
             time.sleep(1)
         raise AssertionError(f"the server of {user} did not start in {timeout} s")
 
+    def stop(self, user, timeout=60):
+        status, body = self.request("DELETE", f"/hub/api/users/{user}/server")
+        assert status in (202, 204), (status, body)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status, info = self.request("GET", f"/hub/api/users/{user}")
+            if not (info.get("servers") or {}):
+                return
+            time.sleep(1)
+        raise AssertionError(f"the server of {user} did not stop in {timeout} s")
+
     def student(self, user, action, assignment=STAGE.name):
         status, body = self.request("POST", f"/user/{user}/assignments/{action}",
                                     {"course_id": COURSE, "assignment_id": assignment})
@@ -103,13 +143,19 @@ class Hub:
         assert body["success"], (user, action, body)
         return body["value"]
 
-    def formgrader(self, path, method="POST"):
-        status, body = self.request(method, f"/user/{TEACHER}/formgrader/api/{path}",
+    def formgrader(self, path, method="POST", user=TEACHER, ok=True):
+        status, body = self.request(method, f"/user/{user}/formgrader/api/{path}",
                                     {} if method == "POST" else None, timeout=600)
         assert status == 200, (path, status, str(body)[-1000:], self.log.read_text()[-3000:])
-        if isinstance(body, dict) and "success" in body:
+        if ok and isinstance(body, dict) and "success" in body:
             assert body["success"], (path, body.get("error") or body.get("log"))
         return body
+
+
+def _setup_step(step, course, env):
+    """A step of the course's own copy of deploy/jupyterhub/setup.sh, as root."""
+    _run("bash", str(course / "deploy" / "jupyterhub" / "setup.sh"), step,
+         env=dict(os.environ, **env))
 
 
 @pytest.fixture(scope="module")
@@ -127,26 +173,27 @@ def hub():
     made_groups, made_users, proc = [], [], None
     try:
         os.chmod(work, 0o755)
-        for group in (f"formgrade-{COURSE}", f"nbgrader-{COURSE}"):
+        for group in (INSTRUCTORS, LEARNERS):
             try:
                 grp.getgrnam(group)
             except KeyError:
                 _run("groupadd", group)
                 made_groups.append(group)
-        for user, group in ((TEACHER, f"formgrade-{COURSE}"),
-                            *((s, f"nbgrader-{COURSE}") for s in STUDENTS)):
+        for user, group in ((TEACHER, INSTRUCTORS), (TA, INSTRUCTORS),
+                            *((s, LEARNERS) for s in STUDENTS)):
             subprocess.run(["userdel", "-r", user], capture_output=True)  # an earlier run's
             _run("useradd", "-m", "-s", "/bin/bash", "-G", group, user)
             made_users.append(user)
-        # the course root: a copy of the kit, the instructor's
+        # the course root: a copy of the kit, laid out by its own setup.sh
         course = work / "course"
         shutil.copytree(ROOT, course, ignore=shutil.ignore_patterns(
             ".git", ".venv", "runs", "lab", "tests", "submitted", "autograded", "feedback",
             "gradebook.db", "release", "__pycache__", ".pytest_cache", ".ruff_cache"))
-        _run("chown", "-R", TEACHER, str(course))
-        exchange = work / "exchange"
-        exchange.mkdir()
-        os.chmod(exchange, 0o777)
+        paths = {"CNN1D_ROLES": str(work / "roles"), "CNN1D_EXCHANGE": str(work / "exchange"),
+                 "CNN1D_USER_ENV": str(USER_ENV), "CNN1D_BACKUPS": str(work / "backups"),
+                 "CNN1D_CRON_FILE": str(work / "cnn1d-backup.cron")}
+        for step in ("roles", "exchange", "course", "backups"):
+            _setup_step(step, course, paths)
         state = work / "state"
         state.mkdir(mode=0o700)
         (state / "secret").write_text("hub-test-secret\n")
@@ -154,18 +201,20 @@ def hub():
         config = state / "jupyterhub_config.py"
         config.write_text(
             f"load_subconfig({str(HUB / 'jupyterhub_config.py')!r})\n"
-            "c.JupyterHub.services = [{'name': 'cnn1d-test', 'api_token': "
-            f"{token!r}}}]\n"
-            "c.JupyterHub.load_roles = [{'name': 'cnn1d-test', 'services': ['cnn1d-test'], "
-            "'scopes': ['admin:users', 'admin:servers', 'access:servers', 'list:users']}]\n")
+            "c.JupyterHub.services.append({'name': 'cnn1d-test', 'api_token': "
+            f"{token!r}}})\n"
+            "c.JupyterHub.load_roles.append({'name': 'cnn1d-test', 'services': ['cnn1d-test'], "
+            "'scopes': ['admin:users', 'admin:servers', 'access:servers', 'list:users']})\n")
         port = _free_port()
-        env = dict(os.environ, CNN1D_KIT=str(course), CNN1D_USER_ENV=str(USER_ENV),
-                   CNN1D_EXCHANGE=str(exchange), CNN1D_SECRET_FILE=str(state / "secret"),
+        env = dict(os.environ, CNN1D_KIT=str(course), **paths,
+                   CNN1D_SECRET_FILE=str(state / "secret"),
                    CNN1D_HUB_URL=f"http://127.0.0.1:{port}",
                    CNN1D_HUB_API_URL=f"http://127.0.0.1:{_free_port()}",
                    CNN1D_PROXY_API_URL=f"http://127.0.0.1:{_free_port()}",
                    CNN1D_HUB_DB=f"sqlite:///{state / 'hub.sqlite'}",
-                   CNN1D_HUB_COOKIE_SECRET=str(state / "cookie_secret"))
+                   CNN1D_HUB_COOKIE_SECRET=str(state / "cookie_secret"),
+                   # the feedback service has its own test (tests/test_feedback_hub.py)
+                   CNN1D_FEEDBACK="off")
         log = open(state / "hub.log", "w")
         proc = subprocess.Popen([str(Path(sys.executable).parent / "jupyterhub"), "-f",
                                  str(config)], cwd=state, env=env, stdout=log,
@@ -181,8 +230,9 @@ def hub():
             assert proc.poll() is None, (state / "hub.log").read_text()[-3000:]
             assert time.monotonic() < deadline, (state / "hub.log").read_text()[-3000:]
             time.sleep(0.5)
-        client.work, client.course, client.exchange, client.log = work, course, exchange, \
-            state / "hub.log"
+        client.work, client.course, client.log, client.env = work, course, state / "hub.log", env
+        client.exchange, client.roles = work / "exchange", work / "roles"
+        client.backups, client.cron = work / "backups", work / "cnn1d-backup.cron"
         yield client
     finally:
         if proc is not None and proc.poll() is None:
@@ -211,45 +261,189 @@ def _answer_notebook(path):
     nbformat.write(nb, path)
 
 
-def test_a_class_on_jupyterhub(hub):
-    for user in (TEACHER, *STUDENTS):
-        hub.start(user)
+def _home(user):
+    return Path(pwd.getpwnam(user).pw_dir)
 
-    # students see the student tools only
-    status, _ = hub.request("GET", f"/user/{STUDENTS[0]}/formgrader/api/assignments")
+
+def _cannot(user, *cmd):
+    peek = as_user(user, *cmd)
+    assert peek.returncode != 0 and not peek.stdout, (user, cmd, peek.stdout[:300])
+
+
+def _scores(hub, user=TEACHER):
+    return {s["student"]: s["score"]
+            for s in hub.formgrader(f"submissions/{STAGE.name}", "GET", user=user)}
+
+
+# what the users' environment's python finds enabled, by jupyter_server's own search
+EXTENSIONS = """
+import json
+from jupyter_server.serverapp import ServerApp
+app = ServerApp()
+app.load_config_file()
+app.find_server_extensions()
+print(json.dumps(app.jpserver_extensions))
+"""
+
+
+def _enabled_as(user, config_path):
+    out = as_user(user, str(USER_ENV / "bin" / "python"), "-c", EXTENSIONS,
+                  env={"JUPYTER_CONFIG_PATH": str(config_path)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    return {k for k, v in json.loads(out.stdout.splitlines()[-1]).items() if v}
+
+
+def test_a_class_on_jupyterhub(hub):
+    for user in (TEACHER, TA, *STUDENTS):
+        hub.start(user)
+    course, inbound = hub.course, hub.exchange / COURSE / "inbound"
+
+    # students see the student tools only; both instructors get formgrader
+    status, _ = hub.request("GET", f"/user/{ADA}/formgrader/api/assignments")
     assert status in (403, 404), "a student reached formgrader"
+    for user in (TEACHER, TA):
+        assert hub.request("GET", f"/user/{user}/formgrader/api/assignments")[0] == 200, user
 
     hub.formgrader(f"assignment/{STAGE.name}/assign")
     hub.formgrader(f"assignment/{STAGE.name}/release")
-    for i, student in enumerate(STUDENTS):
+    for student in STUDENTS:
         listed = hub.student(student, "fetch")
         assert any(a["assignment_id"] == STAGE.name for a in listed)
-        home = Path(pwd.getpwnam(student).pw_dir)
-        notebook = home / STAGE.name / STAGE.notebook
+        notebook = _home(student) / STAGE.name / STAGE.notebook
         assert notebook.stat().st_uid == pwd.getpwnam(student).pw_uid
-        if i == 0:  # the first student answers; the second submits the release untouched
+        if student == ADA:  # ada answers; bob submits the release untouched
             _answer_notebook(notebook)
         hub.student(student, "submit")
+    ada_entry = next(p for p in inbound.iterdir() if p.name.startswith(ADA + "+"))
 
-    # the exchange's inbound folder: students may drop files, not read others'
-    inbound = hub.exchange / COURSE / "inbound"
-    ada = next(p for p in inbound.iterdir() if p.name.startswith(STUDENTS[0] + "+"))
-    for command in (f"ls {inbound}", f"ls {ada}", f"cat {ada / STAGE.notebook}"):
-        peek = subprocess.run(["su", STUDENTS[1], "-c", command], capture_output=True,
-                              text=True)
-        assert peek.returncode != 0 and not peek.stdout, (command, peek.stdout)
+    # --- the hostile student, in his terminal -------------------------------------
+    source = course / "source" / STAGE.name / STAGE.notebook
+    for path in (course, source, course / "gradebook.db", course / "solutions",
+                 _home(ADA), _home(ADA) / STAGE.name / STAGE.notebook, inbound):
+        _cannot(BOB, "ls", str(path))
+        _cannot(BOB, "cat", str(path))
+    # (ada's inbound folder ends in 72 random bits and inbound/ cannot be listed:
+    # bob cannot name it)
+    # his role's configuration is his to read, without reading the course
+    assert as_user(BOB, "cat", str(hub.roles / "student" / "nbgrader_config.py")).returncode == 0
+    # the course's exchange folders are the instructors' own
+    for cmd in (("mkdir", str(hub.exchange / COURSE / "outbound" / "extra")),
+                ("rm", "-rf", str(hub.exchange / COURSE / "outbound" / STAGE.name)),
+                ("mv", str(hub.exchange / COURSE), str(hub.exchange / "moved"))):
+        assert as_user(BOB, *cmd).returncode != 0, cmd
+    assert (hub.exchange / COURSE / "outbound" / STAGE.name / STAGE.notebook).exists()
+    # submit in ada's name: nbgrader's shared exchange lets it through ...
+    forged = as_user(BOB, "nbgrader", "submit", STAGE.name, f"--course={COURSE}",
+                     f"--student={ADA}", env={
+                         "JUPYTER_CONFIG_PATH": str(hub.roles / "student"),
+                         "CNN1D_COURSE_ID": COURSE, "CNN1D_EXCHANGE": str(hub.exchange)})
+    assert forged.returncode == 0, forged.stderr[-2000:]
+    # ... and links to the instructors' files, as his own newer submissions
+    later = f"{BOB}+{STAGE.name}+2099-01-01 00:00:0{{}}.000000 UTC+x"
+    assert as_user(BOB, "ln", "-s", str(source.parent),
+                   str(inbound / later.format(1))).returncode == 0
+    nested = inbound / later.format(2)
+    assert as_user(BOB, "mkdir", str(nested)).returncode == 0
+    assert as_user(BOB, "ln", "-s", str(source), str(nested / STAGE.notebook)).returncode == 0
 
-    hub.formgrader(f"assignment/{STAGE.name}/collect")
-    for student in STUDENTS:
-        hub.formgrader(f"submission/{STAGE.name}/{student}/autograde")
-    subs = {s["student"]: s for s in hub.formgrader(f"submissions/{STAGE.name}", "GET")}
-    assert subs[STUDENTS[0]]["score"] == STAGE.max_score, subs
-    assert subs[STUDENTS[1]]["score"] == 0, subs
+    # collect refuses all three, says so, and collects the genuine submissions
+    result = hub.formgrader(f"assignment/{STAGE.name}/collect", ok=False)
+    message = (result.get("error") or "") + (result.get("log") or "")
+    assert not result["success"], "collect took forged submissions without failing"
+    assert "collect refused 3 submission(s)" in message, message[-3000:]
+    assert f"claims to be {ADA}'s submission but is owned by {BOB}" in message
+    assert f"claims to be {BOB}'s submission but is a symbolic link" in message
+    assert f"holds a symbolic link: {STAGE.notebook}" in message
+    collected = course / "submitted"
+    assert ((collected / ADA / STAGE.name / STAGE.notebook).read_bytes()
+            == (_home(ADA) / STAGE.name / STAGE.notebook).read_bytes())
+    assert "BEGIN SOLUTION" not in (collected / BOB / STAGE.name / STAGE.notebook).read_text()
 
+    # --- a teaching assistant grades the same course ---------------------------
+    hub.formgrader(f"submission/{STAGE.name}/{ADA}/autograde", user=TA)
+    backed_up = []  # a backup, as scheduled, while the assistant's formgrader writes grades
+    command = next(line for line in hub.cron.read_text().splitlines()
+                   if line.strip() and not line.startswith("#")).split(None, 6)[6]
+    during = threading.Thread(target=lambda: backed_up.append(
+        subprocess.run(["sh", "-c", command], capture_output=True, text=True)))
+    during.start()
+    hub.formgrader(f"submission/{STAGE.name}/{BOB}/autograde", user=TA)
+    during.join(300)
+    assert backed_up and backed_up[0].returncode == 0, (command, backed_up)
+    assert (hub.backups / "latest" / "manifest.json").exists()
+    assert _scores(hub) == {ADA: STAGE.max_score, BOB: 0}  # the instructor sees them
     hub.formgrader(f"assignment/{STAGE.name}/generate_feedback")
-    hub.formgrader(f"assignment/{STAGE.name}/release_feedback")
+    hub.formgrader(f"assignment/{STAGE.name}/release_feedback", user=TA)
     for student in STUDENTS:
         hub.student(student, "fetch_feedback")
-        home = Path(pwd.getpwnam(student).pw_dir)
-        (html,) = (home / STAGE.name / "feedback").rglob(f"{STAGE.name}.html")
+        (html,) = (_home(student) / STAGE.name / "feedback").rglob(f"{STAGE.name}.html")
         assert "run_check" not in html.read_text()
+    # everything either instructor wrote belongs to their group; none of it is bob's
+    gid = grp.getgrnam(INSTRUCTORS).gr_gid
+    written = [p for p in course.rglob("*") if p.stat().st_uid == pwd.getpwnam(TA).pw_uid]
+    assert written, "the assistant wrote nothing in the course"
+    strays = [str(p) for p in course.rglob("*") if not p.is_symlink() and p.stat().st_gid != gid]
+    assert not strays, strays[:10]
+    graded = next((course / "autograded" / ADA / STAGE.name).glob("*.ipynb"))
+    _cannot(BOB, "cat", str(graded))
+    _cannot(BOB, "cat", str(next((course / "feedback" / ADA).rglob("*.html"))))
+    # weakened: folders open to others, as a plain clone has them, show what the
+    # folders' modes hold back (nbgrader makes its files readable by all)
+    folders = [graded.parents[i] for i in range(len(graded.relative_to(course).parts))]
+    modes = {f: f.stat().st_mode for f in folders}
+    try:
+        for folder in folders:
+            os.chmod(folder, modes[folder] | 0o005)
+        assert as_user(BOB, "cat", str(graded)).returncode == 0
+    finally:
+        for folder in folders:
+            os.chmod(folder, modes[folder] & 0o7777)
+
+    # --- backup and restore ----------------------------------------------------
+    subprocess.run(["sh", "-c", command], check=True, capture_output=True)
+    grades = backup.grades(course / "gradebook.db")
+    assert {key[0] for key in grades} == set(STUDENTS), grades
+    bad = subprocess.run([sys.executable, "-c", "import sqlite3, sys; c = sqlite3.connect("
+                          "sys.argv[1]); c.execute('UPDATE grade SET auto_score = 0'); c.commit()",
+                          str(course / "gradebook.db")], capture_output=True, text=True)
+    assert bad.returncode == 0, bad.stderr
+    shutil.rmtree(collected)
+    shutil.rmtree(ada_entry)
+    assert _scores(hub)[ADA] == 0
+    restore = subprocess.run(["python3", "-m", "course.backup", "restore",
+                              str(hub.backups / "latest"), "--exchange", str(hub.exchange)],
+                             cwd=course, capture_output=True, text=True)
+    assert restore.returncode == 0, restore.stderr
+    assert backup.grades(course / "gradebook.db") == grades
+    assert _scores(hub) == {ADA: STAGE.max_score, BOB: 0}
+    assert ada_entry.stat().st_uid == pwd.getpwnam(ADA).pw_uid  # collect's check holds
+    assert (collected / ADA / STAGE.name / STAGE.notebook).exists()
+
+    # --- a server that cannot read its role fails closed -----------------------
+    student_role = hub.roles / "student"
+    assert "nbgrader.server_extensions.formgrader" not in _enabled_as(BOB, student_role)
+    stock = hub.work / "stock" / "jupyter_server_config.d"  # nbgrader's own defaults
+    stock.mkdir(parents=True)
+    (stock / "nbgrader.json").write_text(json.dumps({"ServerApp": {"jpserver_extensions": {
+        "nbgrader.server_extensions.formgrader": True}}}))
+    os.chmod(stock.parent, 0o755)
+    assert "nbgrader.server_extensions.formgrader" in _enabled_as(BOB, stock.parent)
+    hub.stop(BOB)
+    os.chmod(student_role, 0o700)
+    try:
+        assert "nbgrader.server_extensions.formgrader" not in _enabled_as(BOB, student_role), (
+            f"the users' environment enables formgrader by default: run `bash "
+            f"deploy/jupyterhub/setup.sh user-env` ({USER_ENV})")
+        hub.start(BOB)
+        status, _ = hub.request("GET", f"/user/{BOB}/formgrader/api/assignments")
+        assert status in (403, 404), "a student whose role could not load reached formgrader"
+        # and a hub started so refuses to start, naming the folder
+        refused = subprocess.run(
+            [sys.executable, "-c", "import sys; from traitlets.config import Config; "
+             "c = Config(); exec(open(sys.argv[1]).read(), {'get_config': lambda: c, "
+             "'__file__': sys.argv[1], 'load_subconfig': lambda p: None})",
+             str(HUB / "jupyterhub_config.py")], env=hub.env, capture_output=True, text=True)
+        assert refused.returncode != 0 and f"{student_role} is not readable" in refused.stderr, (
+            refused.stderr[-2000:])
+    finally:
+        os.chmod(student_role, 0o755)

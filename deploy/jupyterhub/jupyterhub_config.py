@@ -27,7 +27,41 @@ c = get_config()  # noqa: F821 - injected by JupyterHub
 KIT = Path(os.environ.get("CNN1D_KIT", "/srv/cnn1d/course"))  # the course root
 USER_ENV = Path(os.environ.get("CNN1D_USER_ENV", "/opt/tljh/user"))
 EXCHANGE = os.environ.get("CNN1D_EXCHANGE", "/srv/nbgrader/exchange")
-ROLE_CONFIG = Path(__file__).resolve().parent / "roles"
+# Each role's Jupyter configuration, installed by `setup.sh roles` where every
+# user can read it without reading the course (the course root is the
+# instructors' alone).
+ROLE_CONFIG = Path(os.environ.get("CNN1D_ROLES", "/opt/tljh/roles"))
+
+
+def check_roles(installed, kit):
+    """Refuse to start unless every user can read the installed role
+    configuration and it is the kit's. (A server that cannot read it anyway
+    fails closed: the users' environment's defaults are the student's tools.)"""
+    import filecmp
+
+    fix = "run `bash deploy/jupyterhub/setup.sh roles` as root"
+    for role in ("student", "instructor"):
+        theirs, ours = installed / role, kit / role
+        if not theirs.is_dir():
+            raise SystemExit(f"no role configuration at {theirs}: {fix}")
+        for parent in (theirs, *theirs.parents):
+            if parent.stat().st_mode & 0o005 != 0o005:
+                raise SystemExit(f"{parent} is not readable and searchable by every user, so "
+                                 f"a {role}'s server could not load its role: chmod o+rx "
+                                 f"{parent}, or {fix}")
+        for folder, _, files in os.walk(ours):
+            rel = Path(folder).relative_to(ours)
+            for name in files:
+                path = theirs / rel / name
+                if not path.exists() or not filecmp.cmp(path, Path(folder) / name, shallow=False):
+                    raise SystemExit(f"{path} differs from the kit's {Path(folder) / name}: {fix}")
+                if path.stat().st_mode & 0o004 == 0:
+                    raise SystemExit(f"{path} is not readable by every user: {fix}")
+            if (theirs / rel).stat().st_mode & 0o005 != 0o005:
+                raise SystemExit(f"{theirs / rel} is not readable by every user: {fix}")
+
+
+check_roles(ROLE_CONFIG, Path(__file__).resolve().parent / "roles")
 
 
 def course_id(kit=KIT):
@@ -146,7 +180,14 @@ def role_of(username):
 
 def pre_spawn_hook(spawner):
     """The role's Jupyter configuration (extensions, nbgrader) for this user."""
+    import pwd
+
     role = role_of(spawner.user.name)
+    # a home is its owner's alone (useradd makes it 0755 on Debian): another
+    # student cannot read the fetched notebooks, answers and feedback in it
+    home = Path(pwd.getpwnam(spawner.user.name).pw_dir)
+    if home.is_dir() and home.stat().st_mode & 0o077:
+        home.chmod(home.stat().st_mode & 0o7700)
     spawner.environment.update({
         # searched before the user environment's own etc/jupyter
         "JUPYTER_CONFIG_PATH": str(ROLE_CONFIG / role),

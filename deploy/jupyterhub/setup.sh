@@ -6,11 +6,15 @@
 #   /opt/tljh/hub    JupyterHub (and configurable-http-proxy from npm, global)
 #   /opt/tljh/user   the users' environment: the kit's pinned packages
 #   /opt/tljh/state  the hub's database and cookie secret (root only)
-#   /srv/nbgrader/exchange   nbgrader's shared exchange (world-writable, as
-#                    nbgrader documents; nbgrader sets each course's folders)
+#   /opt/tljh/roles  each role's Jupyter configuration, readable by every user
+#   /srv/nbgrader/exchange   nbgrader's shared exchange: the course's folders
+#                    made here, the instructors' group owning them
+#   the course root (this checkout): the instructors' group only
+#   /var/backups/cnn1d  hourly backups of gradebook.db and the exchange (cron)
 #   groups formgrade-<course> (instructors) and nbgrader-<course> (students)
 #
-# Steps can be run alone: setup.sh packages | hub | user-env [PREFIX] | groups | exchange
+# Steps can be run alone: setup.sh packages | hub | user-env [PREFIX] | groups | roles |
+#   exchange | course | backups
 set -euo pipefail
 KIT="$(cd "$(dirname "$0")/../.." && pwd)"
 COURSE="$(sed -n 's/^c\.CourseDirectory\.course_id = "\(.*\)"$/\1/p' "$KIT/nbgrader_config.py")"
@@ -18,12 +22,21 @@ JUPYTERHUB="jupyterhub==6.1.1"
 # Debian's Python: every user can run it (a Python under /root could not)
 PYTHON="${PYTHON:-/usr/bin/python3}"
 CHP="configurable-http-proxy@5.3.0"
+# CNN1D_* move these folders (the hub's test does)
+INSTRUCTORS="formgrade-$COURSE"
+ROLES="${CNN1D_ROLES:-/opt/tljh/roles}"
+EXCHANGE="${CNN1D_EXCHANGE:-/srv/nbgrader/exchange}"
+USER_ENV="${CNN1D_USER_ENV:-/opt/tljh/user}"
+BACKUPS="${CNN1D_BACKUPS:-/var/backups/cnn1d}"
+CRON_FILE="${CNN1D_CRON_FILE:-/etc/cron.d/cnn1d-backup}"
 
 packages() {
   command -v npm >/dev/null && "$PYTHON" -c "import venv, ensurepip" 2>/dev/null \
-    && command -v bwrap >/dev/null && /usr/bin/python3 -c "import seccomp" 2>/dev/null && return
+    && command -v bwrap >/dev/null && /usr/bin/python3 -c "import seccomp" 2>/dev/null \
+    && command -v setfacl >/dev/null && test -d /etc/cron.d && return
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv nodejs npm bubblewrap python3-seccomp
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv nodejs npm bubblewrap python3-seccomp \
+    acl cron
 }
 
 # The hub's environment: jupyterhub and its plugins (LTI 1.3 login, idle
@@ -56,6 +69,13 @@ print(' '.join(p['dependencies']))")"
       | { grep -v "is ignored: it is neither a file nor a directory" || true; }
     echo "$PYTHON $reqs $JUPYTERHUB" > "$prefix/.cnn1d-installed"
   fi
+  # Fail closed: the environment's own defaults are the student's tools
+  # (nbgrader's package turns formgrader on for everyone), so a server that
+  # cannot read its role's configuration has no instructor extension.
+  install -m 644 "$KIT/deploy/jupyterhub/roles/student/jupyter_server_config.json" \
+    "$prefix/etc/jupyter/jupyter_server_config.d/nbgrader.json"
+  install -D -m 644 "$KIT/deploy/jupyterhub/roles/student/labconfig/page_config.json" \
+    "$prefix/etc/jupyter/labconfig/page_config.json"
   chmod -R a+rX "$prefix"
 }
 
@@ -64,13 +84,60 @@ groups() {
   getent group "nbgrader-$COURSE" >/dev/null || groupadd "nbgrader-$COURSE"
 }
 
+# Each role's Jupyter configuration, outside the course so that every user
+# can read it (the hub refuses to start when a student could not).
+roles() {
+  install -d -m 755 -o root -g root "$ROLES"
+  rm -rf "${ROLES:?}/student" "${ROLES:?}/instructor"
+  cp -r "$KIT/deploy/jupyterhub/roles/student" "$KIT/deploy/jupyterhub/roles/instructor" "$ROLES/"
+  chown -R root:root "$ROLES"
+  chmod -R u=rwX,go=rX "$ROLES"
+}
+
+# nbgrader's shared exchange. The root is sticky (no one removes or renames
+# another's folder) and the course's folders are made here, owned by the
+# instructors' group, so no student can create them first. inbound: students
+# may only drop folders in it (their names are unguessable), instructors list
+# it; feedback: reached by name only.
 exchange() {
-  mkdir -p /srv/nbgrader/exchange
-  chmod ugo+rw /srv/nbgrader/exchange
+  install -d -m 1777 -o root -g root "$EXCHANGE"
+  install -d -m 2775 -o root -g "$INSTRUCTORS" "$EXCHANGE/$COURSE" "$EXCHANGE/$COURSE/outbound"
+  install -d -m 3773 -o root -g "$INSTRUCTORS" "$EXCHANGE/$COURSE/inbound"
+  install -d -m 2771 -o root -g "$INSTRUCTORS" "$EXCHANGE/$COURSE/feedback"
+}
+
+# The course root (this checkout) belongs to the instructors' group and no one
+# else may enter it: solutions, sources, the grader, submissions, grades and
+# feedback stay theirs whatever modes nbgrader gives the files it writes later
+# (autograded notebooks 0444, collected ones as submitted). Its folders are
+# setgid (new files belong to the group) with a default ACL giving the group
+# read and write on whatever any of them creates, under any umask; the
+# gradebook is made here, group-writable, as SQLite would not make it.
+course() {
+  test -e "$KIT/gradebook.db" || PATH="$USER_ENV/bin:$PATH" "$USER_ENV/bin/python" -c "import sys
+from nbgrader.api import Gradebook
+Gradebook('sqlite:///' + sys.argv[1], sys.argv[2]).close()" "$KIT/gradebook.db" "$COURSE"
+  chgrp -R "$INSTRUCTORS" "$KIT"
+  chmod -R g+rwX,o-rwx "$KIT"
+  find "$KIT" -type d -exec chmod g+s {} + \
+    -exec setfacl -m "g:$INSTRUCTORS:rwx" -m "d:g:$INSTRUCTORS:rwx" -m d:o::- {} +
+  chmod 2770 "$KIT"
+}
+
+# Hourly backups (gradebook.db with SQLite's online backup, the exchange and
+# the course's submitted/, autograded/, feedback/), the last 48 kept, root only.
+# Restore: deploy/README.md.
+backups() {
+  install -d -m 700 -o root -g root "$BACKUPS"
+  cat > "$CRON_FILE" <<EOF
+# cnn1d: hourly backup of the gradebook and the exchange (deploy/jupyterhub/setup.sh backups)
+17 * * * * root cd $KIT && $PYTHON -m course.backup create --course $KIT --exchange $EXCHANGE --to $BACKUPS --keep 48 >> $BACKUPS/backup.log 2>&1
+EOF
+  chmod 644 "$CRON_FILE"
 }
 
 if [ $# -eq 0 ]; then
-  packages; hub; user_env; groups; exchange
+  packages; hub; user_env; groups; roles; exchange; course; backups
   echo "set up for course $COURSE; start the hub with:"
   echo "  CNN1D_KIT=$KIT /opt/tljh/hub/bin/jupyterhub -f $KIT/deploy/jupyterhub/jupyterhub_config.py"
 else

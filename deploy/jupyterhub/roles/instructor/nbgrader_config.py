@@ -11,3 +11,6 @@ c = get_config()  # noqa: F821 - injected by nbgrader/traitlets
 
 load_subconfig(os.path.join(os.environ["CNN1D_KIT"], "nbgrader_config.py"))  # noqa: F821
 c.Exchange.root = os.environ["CNN1D_EXCHANGE"]
+# Several instructors and teaching assistants grade the same course (nbgrader's
+# multi-instructor layout): what nbgrader writes is group-writable, folders setgid.
+c.CourseDirectory.groupshared = True
