@@ -32,6 +32,7 @@ from pathlib import Path
 
 KIT = Path(__file__).resolve().parents[1]
 STATE = ("submitted", "autograded", "feedback")
+BACKUPS = os.environ.get("CNN1D_BACKUPS", "/var/backups/cnn1d")
 NAME = re.compile(r"\d{4}-\d\d-\d\dT\d{6}\.\d{6}Z")  # a complete backup's folder
 
 
@@ -152,15 +153,16 @@ def _parser():
     sub = parser.add_subparsers(dest="command", required=True)
     where = argparse.ArgumentParser(add_help=False)
     where.add_argument("--course", default=str(KIT), help="course root (default: %(default)s)")
-    where.add_argument("--exchange", default="/srv/nbgrader/exchange",
-                       help="nbgrader's exchange (default: %(default)s)")
+    where.add_argument("--exchange", default=os.environ.get("CNN1D_EXCHANGE",
+                                                            "/srv/nbgrader/exchange"),
+                       help="nbgrader's exchange (default: CNN1D_EXCHANGE, else %(default)s)")
     make = sub.add_parser("create", parents=[where], help="write a backup")
-    make.add_argument("--to", default="/var/backups/cnn1d", help="default: %(default)s")
+    make.add_argument("--to", default=BACKUPS, help="default: CNN1D_BACKUPS, else %(default)s")
     make.add_argument("--keep", type=int, default=48, help="backups kept (default: %(default)s)")
     back = sub.add_parser("restore", parents=[where], help="put a backup back")
     back.add_argument("backup", help="a backup folder, e.g. /var/backups/cnn1d/latest")
     listing = sub.add_parser("list", help="the backups and what they hold")
-    listing.add_argument("--to", default="/var/backups/cnn1d", help="default: %(default)s")
+    listing.add_argument("--to", default=BACKUPS, help="default: CNN1D_BACKUPS, else %(default)s")
     return parser
 
 
