@@ -21,6 +21,7 @@ both alike; the totals over rounds are compared. The grades of the two runs
 must be identical (the grader is deterministic), and the bench says so.
 """
 
+import json
 import statistics
 import subprocess
 import sys
@@ -192,38 +193,40 @@ def where_the_time_goes(root, stages=None):
 
 
 def time_submission(root, repeats=3, stages=None):
-    """Grade the reference's complete submission ``repeats`` times as the CLI does
-    (``grade_all``: one sandbox per student, launched inside the timing), with
-    1 worker and with 2 (stage 5 then has a sandbox of its own beside the
-    others), each run next to a cold numpy + matplotlib import; the median run
-    of the 2-worker timings, which the targets are about."""
-    from autograder.parallel import grade_all
+    """Grade the reference's complete submission ``repeats`` times through the
+    command line, ``python -m autograder grade FOLDER`` (a fresh interpreter,
+    the grader's imports, the sandboxes, the checks: what a user waits for),
+    with 2 workers and with 1, each run next to a cold numpy + matplotlib
+    import; the median run of the 2-worker timings, which the targets are about."""
     from course.stages import STAGES
 
     stages = STAGES if stages is None else stages
-    jobs = [("reference", write_submission(Path(root) / "one", "reference", stage,
-                                           answers_of("reference", stage)))
-            for stage in stages]
+    for stage in stages:
+        write_submission(Path(root) / "one", "reference", stage, answers_of("reference", stage))
+    folder = Path(root) / "one" / "submitted" / "reference"
+    secret_file = Path(root) / "bench-secret"
+    secret_file.write_text(BENCH_SECRET)
     runs = []
     for _ in range(repeats):
         run = {"cold_import_s": cold_import_seconds()}
         for workers in (2, 1):
-            start = time.perf_counter()
-            results = grade_all(jobs, secret=BENCH_SECRET, workers=workers, progress=False)
-            run[f"total_{workers}w_s"] = time.perf_counter() - start
+            run[f"total_{workers}w_s"] = cli_grading_seconds(folder, workers, secret_file)
+        graded = json.loads((secret_file.with_name("cli-1.json")).read_text())["submissions"]
         run.update(total_s=run["total_2w_s"], ratio=run["total_2w_s"] / run["cold_import_s"],
                    ratio_1w=run["total_1w_s"] / run["cold_import_s"],
-                   score=sum(r.score for r in results),
-                   max_score=sum(r.max_score for r in results),
-                   stages_s={})
+                   score=sum(r["score"] for r in graded),
+                   max_score=sum(r["max_score"] for r in graded))
         runs.append(run)
     runs.sort(key=lambda run: run["total_s"])
     median = dict(runs[len(runs) // 2])
     median["repeats"] = repeats
     median["all_totals_s"] = sorted(run["total_s"] for run in runs)
     median["all_ratios"] = sorted(run["ratio"] for run in runs)
+    median["all_ratios_1w"] = sorted(run["ratio_1w"] for run in runs)
     median["target_s"] = TARGET_SUBMISSION_S
     median["target_ratio"] = TARGET_RATIO
+    median["parts_s"] = where_the_time_goes(Path(root) / "parts", stages)
+    median["stages_s"] = {}
     return median
 
 
@@ -273,11 +276,15 @@ def run_grading(class_size=50, repeats=3, rounds=5, log=print):
             f"matplotlib import ({one['cold_import_s']:.2f} s); 1 worker "
             f"{one['total_1w_s']:.1f} s = {one['ratio_1w']:.1f}x (median of {repeats}), "
             f"score {one['score']:g}/{one['max_score']:g}")
+        cost = measure_reference_costs(tmp, repeats)
+        log(f"  the reference's grading time per stage (each notebook's budget is 5x + 30 s): "
+            f"{cost['seconds']}")
         log(f"grading: a class of {class_size}, 1 and 2 workers, interleaved in {rounds} rounds:")
         whole = time_class(tmp, class_size, rounds, log=log)
         log(f"  1 worker {whole['wall_s']['1']:.0f} s, 2 workers {whole['wall_s']['2']:.0f} s: "
             f"{whole['speedup']:.2f}x; grades identical: {whole['identical_grades']}")
-    return {"submission": one, "class": whole, "cpu_count": os.cpu_count()}
+    return {"submission": one, "class": whole, "cpu_count": os.cpu_count(),
+            "reference_cost": cost, "load_average": round(os.getloadavg()[0], 1)}
 
 
 def markdown_section(part):
@@ -289,14 +296,15 @@ def markdown_section(part):
         "",
         "## Grading",
         "",
-        "With `autograder.grade.grade_path`, the function `python -m autograder grade` and "
-        "nbgrader's autograde both use: each notebook's answer cells run in a sandboxed "
-        "worker process, the checks in the grader. Submissions are written from the release "
+        "Through the command line a user runs, `python -m autograder grade FOLDER` (a fresh "
+        "interpreter, the grader's imports, a sandbox per group of stages with the same "
+        "files, the checks): each notebook's answer cells run in a sandboxed worker "
+        "process, the checks in the grader. Submissions are written from the release "
         "(see `course/bench_grading.py`).",
         "",
-        f"**One complete submission** (the reference answers, all five stages, graded by "
-        f"`grade_all` with 2 workers: stages 1-4 in one sandbox, stage 5 in another beside "
-        f"it, both launched inside the timing): **{one['total_s']:.1f} s** "
+        f"**One complete submission** (the reference answers, all five stages, "
+        f"`--workers 2`: stage 5 in its sandbox beside the one of stages 1-4): "
+        f"**{one['total_s']:.1f} s** "
         f"(median of {one['repeats']} runs: "
         + ", ".join(f"{s:.1f}" for s in one["all_totals_s"])
         + f" s; target <= {one['target_s']:.0f} s: {'met' if met_one else 'NOT met'}), "
@@ -307,16 +315,34 @@ def markdown_section(part):
         f" ratios of the runs: " + ", ".join(f"{r:.1f}" for r in one.get("all_ratios", []))
         + f"; target <= {one.get('target_ratio', TARGET_RATIO):g}x: "
         + ("met" if one.get("ratio", 99) <= one.get("target_ratio", TARGET_RATIO) else "NOT met")
-        + ")." + (f" With 1 worker (one sandbox, the stages one after the other): "
+        + ")." + (f" With 1 worker (the two sandboxes one after the other, the second "
+                  f"starting while the first is graded): "
                   f"{one['total_1w_s']:.1f} s, {one['ratio_1w']:.1f}x."
                   if "total_1w_s" in one else ""),
-        "",
-        "| stage | seconds |",
-        "|---|--:|",
     ]
-    lines += [f"| {name} | {s:.2f} |" for name, s in one["stages_s"].items()]
-    if not one["stages_s"]:
-        lines = lines[:-3]
+    if one.get("parts_s"):
+        lines += [
+            "",
+            "Where the time goes (one run, in the bench's process: each stage in a sandbox "
+            "of its own, so every stage pays a sandbox start here; the command above starts "
+            "two in all):",
+            "",
+            "| part | seconds |",
+            "|---|--:|",
+        ]
+        lines += [f"| {name} | {seconds:.2f} |" for name, seconds in one["parts_s"].items()]
+    if one.get("stages_s"):
+        lines += ["", "| stage | seconds |", "|---|--:|"]
+        lines += [f"| {name} | {s:.2f} |" for name, s in one["stages_s"].items()]
+    cost = part.get("reference_cost")
+    if cost:
+        lines += [
+            "",
+            "The reference's grading time per stage (a fresh sandbox each, median of "
+            f"{cost['repeats']}; written to `autograder/reference_cost.json`, from which "
+            "each notebook's wall-clock budget is 5x this + 30 s): "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in cost["seconds"].items()) + ".",
+        ]
     lines += [
         "",
         f"**A class of {whole['students']}** ({whole['notebooks']} notebooks: every student "
@@ -336,4 +362,8 @@ def markdown_section(part):
         f"two runs are {'identical' if whole['identical_grades'] else 'DIFFERENT'}; mean "
         f"score {whole['class_score']:.1f} points per notebook.",
     ]
+    if part.get("load_average") is not None:
+        lines += ["", f"The machine's load average at the end of these measurements: "
+                      f"{part['load_average']} on {part['cpu_count']} CPUs (other jobs "
+                      "running: every ratio above compares timings taken side by side)."]
     return lines

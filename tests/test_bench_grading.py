@@ -40,6 +40,22 @@ def test_time_submission_grades_the_reference_in_full(tmp_path):
     assert one["cold_import_s"] > 0 and one["total_1w_s"] > 0
     assert one["ratio"] == pytest.approx(one["total_s"] / one["cold_import_s"])
     assert one["ratio"] in one["all_ratios"] and one["target_ratio"] == 7.0
+    # where the time goes: the imports, a sandbox's start, each check of the stage
+    parts = one["parts_s"]
+    assert "interpreter and the grader's imports" in parts
+    assert any(name.startswith("sandbox start") for name in parts)
+    assert {f"{STAGE.name}.{c.name}" for c in STAGE.checks} <= set(parts)
+
+
+def test_reference_costs_are_measured_and_recorded_for_every_stage(tmp_path):
+    """Measured here without writing the kit's file; the committed file names every stage."""
+    from autograder.grade import REFERENCE_COST
+    from course.stages import STAGES
+
+    cost = bench_grading.measure_reference_costs(tmp_path, 1, [STAGE], write=False)
+    assert list(cost["seconds"]) == [STAGE.name] and cost["seconds"][STAGE.name] > 0
+    recorded = json.loads(REFERENCE_COST.read_text())
+    assert set(recorded["seconds"]) == {s.name for s in STAGES}
 
 
 def test_time_class_with_one_and_two_workers(tmp_path):
