@@ -24,11 +24,11 @@ this kit's 2-core machine over task seeds 0-11 (2026-12-07): the reference
 fit reaches 0.834-0.950 (mean 0.906); a network trained on the public
 MNIST-1D, given fit's training set only to learn which label each of its
 classes stands for (the best pasted weights can do), 0.364-0.518
-(tests/test_redteam_grader.py). The threshold, 0.80, leaves room
+(tests/test_redteam_grader.py). The threshold, 0.75, leaves room
 for the seed (which comes from the student id) and for a legitimately
 different batch order, and no broken training loop reaches it: a network
 that never steps stays at chance (0.10), forgetting the ReLU's backward or
-the bias gradients stalls it far lower. ``TIME_BUDGET_FACTOR`` bounds the
+the bias gradients stalled it far lower on the digits. ``TIME_BUDGET_FACTOR`` bounds the
 CPU time relative to the reference fit of ``CALIBRATION_STEPS`` steps timed
 just before, so that a busy grader does not fail a correct fit; a fit that
 evaluates the whole training set at every step, or loops over the samples
@@ -63,7 +63,7 @@ POOL_CONFIGS = ((2, None), (3, 2), (3, 1), (2, 3), (4, None), (5, 2))
 POOL_FORMULA = "L_out = (L - F) // S + 1"
 
 ACCURACY_STEPS = 800
-ACCURACY_THRESHOLD = 0.80
+ACCURACY_THRESHOLD = 0.75
 ACCURACY_REFERENCE = 0.90
 ACCURACY_AUGMENT = True        # shift each training sequence by up to 2 samples
 ACCURACY_CONFIG = {
