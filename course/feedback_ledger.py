@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS submissions (
     max_score REAL,
     checks TEXT,                     -- JSON: [{id, points, max_points, passed, message}]
     graded REAL,                     -- when its feedback was written
-    seconds REAL                     -- grading time on the worker
+    seconds REAL,                    -- grading time on the worker (wall)
+    cpu REAL                         -- its CPU time, sandbox included (local workers)
 );
 CREATE INDEX IF NOT EXISTS by_student ON submissions (student, assignment, received);
 """
@@ -103,9 +104,9 @@ class Ledger:
         """Store a grader result (a dict as SubmissionResult.as_dict gives)."""
         self._q(
             "UPDATE submissions SET status = ?, note = ?, score = ?, max_score = ?, "
-            "checks = ?, graded = ?, seconds = ? WHERE id = ?",
+            "checks = ?, graded = ?, seconds = ?, cpu = ? WHERE id = ?",
             (status, note, result["score"], result["max_score"], json.dumps(result["checks"]),
-             time.time(), seconds, submission_id))
+             time.time(), seconds, result.get("cpu_s"), submission_id))
 
     # ------------------------------------------------------------ reading
     def get(self, submission_id):

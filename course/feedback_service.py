@@ -25,10 +25,11 @@ the name nbgrader's fetch_feedback looks for, so "Fetch Feedback" in the
 Assignment List brings it; the instructor's release_feedback later writes
 the final feedback under the same name.
 
+Its user must list ``inbound/`` and write ``feedback/``: on the hub it is in
+the instructors' group, and ``setup.sh exchange`` gives that group both.
+
 Other commands: ``submissions`` and ``grades`` (the instructor's view, as
-JSON), ``regrade`` (grades every recorded submission again and compares),
-``grant`` (as root: lets the service's user read ``inbound/`` and write
-``feedback/``, see ``course/feedback_access.py``).
+JSON), ``regrade`` (grades every recorded submission again and compares).
 """
 
 import argparse
@@ -134,10 +135,12 @@ def feedback_name(secret, assignment):
 # Workers
 # --------------------------------------------------------------------------
 
-def _grade_child(conn, student, assignment, nb_text, secret):
+def _grade_child(conn, cgroup, student, assignment, nb_text, secret):
     """In a worker process: grade, send ("ok", result) or ("error", text)."""
     # SIGTERM (the budget ran out) unwinds, so the sandbox is closed and killed
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if cgroup:
+        cgroup.join()           # the sandbox's own cgroups are made below this one
     from autograder.distributed import grade_submission
 
     try:
@@ -155,8 +158,8 @@ class LocalRunner:
     """Grades in a fresh process per submission (forked from a preloaded server),
     killed with its sandbox when it runs past the budget."""
 
-    def __init__(self, budget):
-        self.budget = budget
+    def __init__(self, budget, memory_mb=4096, max_pids=256):
+        self.budget, self.memory_mb, self.max_pids = budget, memory_mb, max_pids
         self.ctx = multiprocessing.get_context("forkserver")
         self.ctx.set_forkserver_preload(["autograder.distributed"])
         # start the fork server now (it imports the grader once): not on the
@@ -166,28 +169,44 @@ class LocalRunner:
         warm.join()
 
     def grade(self, student, assignment, nb_text, secret):
-        """("ok", result dict) | ("error", text) | ("cut_off", text)."""
+        """("ok", result dict) | ("error", text) | ("cut_off", text).
+
+        Where the service may make cgroups (as root, or in a delegated one),
+        the grading process and its sandbox run in a cgroup of their own:
+        capped at ``memory_mb`` together, all killed at the end, and their
+        CPU time, as the kernel counts it, is the result's ``cpu_s``.
+        """
+        from autograder.isolation import Cgroup
+
+        cgroup = Cgroup(self.memory_mb, self.max_pids)
         here, there = self.ctx.Pipe(duplex=False)
         proc = self.ctx.Process(target=_grade_child,
-                                args=(there, student, assignment, nb_text, secret))
+                                args=(there, cgroup if cgroup else None, student, assignment,
+                                      nb_text, secret))
         proc.start()
         there.close()
         try:
             if here.poll(self.budget):
                 try:
-                    return here.recv()
+                    outcome = here.recv()
                 except EOFError:
                     return ("error", f"the grading process ended with code {proc.exitcode}")
+                if outcome[0] == "ok" and cgroup:
+                    outcome[1]["cpu_s"] = cgroup.cpu_seconds()
+                return outcome
             return ("cut_off", f"grading took longer than the budget of {self.budget:g} s "
                                "and was stopped")
         finally:
             if proc.is_alive():
-                proc.terminate()
-                proc.join(5)
+                proc.terminate()        # unwinds: the sandbox closes itself
+                proc.join(2)
                 if proc.is_alive():
                     proc.kill()
             proc.join()
             here.close()
+            if cgroup:
+                cgroup.kill_all()
+                cgroup.remove()
 
     def close(self):
         pass
@@ -288,10 +307,12 @@ class FeedbackService:
             self.problem = f"{self.inbound} does not exist yet (no assignment released)"
             return 0
         except PermissionError:
-            self.problem = (f"the service's user cannot list {self.inbound}: run "
-                            "`python -m course.feedback_service grant` as root (the hub's "
-                            "cnn1d-feedback-access service does it)")
-            log.error(self.problem)
+            said = self.problem
+            self.problem = (f"the service's user cannot list {self.inbound}: it must be in "
+                            "the instructors' group and the exchange laid out by "
+                            "`bash deploy/jupyterhub/setup.sh exchange` (deploy/README.md)")
+            if self.problem != said:
+                log.error(self.problem)
             return 0
         self.problem = ""
         new = 0
@@ -508,7 +529,9 @@ def serve(args):
 
     from course.feedback_web import make_app
 
-    service = FeedbackService(args.exchange, args.course, Ledger(args.state), _runner(args),
+    # the runner is made once the pages answer: the hub waits for them, and
+    # starting the workers' fork server (importing the grader) takes seconds
+    service = FeedbackService(args.exchange, args.course, Ledger(args.state), None,
                               _secret(args), workers=args.workers, per_hour=args.per_hour,
                               poll=args.poll, due=parse_due(args.due))
     url = os.environ.get("JUPYTERHUB_SERVICE_URL")
@@ -526,6 +549,7 @@ def serve(args):
             prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
             server = HTTPServer(make_app(service, args.course, prefix))
             server.listen(where.port, where.hostname)
+        service.runner = await loop.run_in_executor(None, _runner, args)
         service.start()
         log.info("grading submissions of %s from %s with %d workers, %s a student per hour",
                  args.course, service.inbound, args.workers, args.per_hour or "no limit")
@@ -575,14 +599,6 @@ def main(argv=None):
     p.add_argument("--scheduler")
     p.add_argument("--budget", type=float, default=300.0)
 
-    p = sub.add_parser("grant", help="(root) let the service's user read inbound/ and "
-                                     "write feedback/")
-    p.add_argument("--exchange", required=True)
-    p.add_argument("--course", required=True)
-    p.add_argument("--user", required=True, help="the service's Linux user")
-    p.add_argument("--every", type=float, default=0,
-                   help="keep granting every this many seconds (0: once)")
-
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
@@ -604,10 +620,6 @@ def main(argv=None):
             print(f"{graded - len(differ)} of {graded} graded submissions regraded to the "
                   "same points")
             return 1 if differ else 0
-        elif args.command == "grant":
-            from course.feedback_access import grant_loop
-
-            grant_loop(args.exchange, args.course, args.user, args.every)
     except ServiceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -97,14 +97,14 @@ def test_feedback_per_check_then_full_marks_after_the_fix(tmp_path, exchange):
     service = make_service(tmp_path, exchange, budget=8, due={STAGE.name: 2e9})
     service.start()
     try:
-        _, wrong = submit(exchange, "ada", answers_for("flipped_kernel", STAGE))
+        _, wrong = submit(exchange, "ada", answers_for("unshared_dw", STAGE))
         _, hostile = submit(exchange, "mallory", {**reference_answers(STAGE),
                                                   "simple_conv1d": reference_answers(STAGE)[
                                                       "simple_conv1d"] + HANG})
         page = wait_for(lambda: feedback_of(exchange, wrong))
         assert "Provisional until the deadline (2033-05-18" in page
-        assert "failed" in page and "passed" in page        # per check
-        assert "kernel" in page.lower() or "flip" in page.lower() or "mismatch" in page.lower()
+        assert "failed</td>" in page and "passed</td>" in page        # per check
+        assert "dw" in page                                # which gradient is wrong
         _, fixed = submit(exchange, "ada", reference_answers(STAGE))
         page = wait_for(lambda: feedback_of(exchange, fixed))
         assert f"{STAGE.max_score:g} / {STAGE.max_score:g} points" in page
@@ -115,9 +115,10 @@ def test_feedback_per_check_then_full_marks_after_the_fix(tmp_path, exchange):
         service.stop()
     rows = service.ledger.rows()
     mallory = next(r for r in rows if r["student"] == "mallory")
-    # the hostile submission held one worker for the budget (and the kill) only,
-    # while ada's were graded on the other
-    assert mallory["status"] == "cut_off" and mallory["seconds"] < 8 + 6
+    # the hostile submission held one worker for the budget (and the kill: a
+    # couple of seconds, more on a loaded machine) only, while ada's were
+    # graded on the other
+    assert mallory["status"] == "cut_off" and mallory["seconds"] < 8 + 10
     assert any(r["student"] == "ada" and r["graded"] < mallory["graded"] for r in rows)
 
     # every provisional grade comes back the same from a regrade

@@ -209,9 +209,9 @@ c.Spawner.pre_spawn_hook = pre_spawn_hook
 # Feedback within a minute (course/feedback_service.py; deploy/README.md):
 # each submission is graded as it arrives in the exchange, by a service that
 # runs as its own Linux user (CNN1D_FEEDBACK_USER, made by `setup.sh feedback`),
-# never root, in the sandbox, with the course secret. Its root-side helper
-# only lets that user list the course's inbound/ and write its feedback/
-# (ACL entries, course/feedback_access.py). CNN1D_FEEDBACK=off leaves both out.
+# never root, in the sandbox, with the course secret. That user is in the
+# instructors' group: it lists the course's inbound/ and writes its feedback/
+# as `setup.sh exchange` lays them out. CNN1D_FEEDBACK=off leaves it out.
 if os.environ.get("CNN1D_FEEDBACK", "on") != "off":
     import grp as _grp
     import pwd as _pwd
@@ -226,12 +226,6 @@ if os.environ.get("CNN1D_FEEDBACK", "on") != "off":
     _feedback = [os.environ.get("CNN1D_FEEDBACK_PYTHON", str(USER_ENV / "bin" / "python")),
                  "-m", "course.feedback_service"]
     _feedback_env = {"PYTHONPATH": str(KIT), "PATH": "/usr/local/bin:/usr/bin:/bin"}
-    c.JupyterHub.services.append({
-        "name": "cnn1d-feedback-access",
-        "command": [*_feedback, "grant", "--exchange", EXCHANGE, "--course", COURSE,
-                    "--user", FEEDBACK_USER, "--every", "2"],
-        "environment": _feedback_env,
-    })
     c.JupyterHub.services.append({
         "name": "cnn1d-feedback",
         "user": FEEDBACK_USER,
@@ -249,7 +243,7 @@ if os.environ.get("CNN1D_FEEDBACK", "on") != "off":
     })
     # the instructors' page (the service itself lets in only formgrade-<course>)
     try:
-        _teachers = sorted(_grp.getgrnam(INSTRUCTORS).gr_mem)
+        _teachers = sorted(set(_grp.getgrnam(INSTRUCTORS).gr_mem) - {FEEDBACK_USER})
     except KeyError:
         _teachers = []
     c.JupyterHub.load_roles.append({

@@ -14,7 +14,7 @@
 #   groups formgrade-<course> (instructors) and nbgrader-<course> (students)
 #
 # Steps can be run alone: setup.sh packages | hub | user-env [PREFIX] | groups | roles |
-#   exchange | course | backups
+#   exchange | course | backups | feedback
 set -euo pipefail
 KIT="$(cd "$(dirname "$0")/../.." && pwd)"
 COURSE="$(sed -n 's/^c\.CourseDirectory\.course_id = "\(.*\)"$/\1/p' "$KIT/nbgrader_config.py")"
@@ -136,8 +136,20 @@ EOF
   chmod 644 "$CRON_FILE"
 }
 
+# The feedback service's own user (course/feedback_service.py): no login, its
+# home is its state (the ledger and a copy of each submission), readable by it
+# alone; in the instructors' group, to read the kit, list the course's inbound/
+# and write its feedback/ (as exchange above makes them).
+feedback() {
+  local user="${CNN1D_FEEDBACK_USER:-cnn1d-feedback}"
+  getent passwd "$user" >/dev/null \
+    || useradd --system --create-home --home-dir "/var/lib/$user" --shell /usr/sbin/nologin "$user"
+  usermod -a -G "$INSTRUCTORS" "$user"
+  chmod 700 "$(getent passwd "$user" | cut -d: -f6)"
+}
+
 if [ $# -eq 0 ]; then
-  packages; hub; user_env; groups; roles; exchange; course; backups
+  packages; hub; user_env; groups; roles; exchange; course; backups; feedback
   echo "set up for course $COURSE; start the hub with:"
   echo "  CNN1D_KIT=$KIT /opt/tljh/hub/bin/jupyterhub -f $KIT/deploy/jupyterhub/jupyterhub_config.py"
 else

@@ -1,0 +1,262 @@
+"""Feedback within a minute on the real hub (deploy/jupyterhub/jupyterhub_config.py
+with its cnn1d-feedback services), real Linux users, the Assignment List's
+endpoints through the hub and the proxy:
+
+- ada submits a wrong answer and fetches feedback naming the failed check,
+  provisional, within the minute; she fixes it, resubmits, and fetches full
+  marks within the minute;
+- mallory's submission hangs in every check: it is cut off at the budget and
+  ada's feedback still comes within the minute;
+- bob's third submission in the hour (the limit set to 2 here) waits, and his
+  page says so;
+- the instructor sees every submission, its status and score; a student gets
+  403; the service runs as its own user, not root.
+
+Needs root and the users' environment (as tests/test_jupyterhub.py). About
+2-3 minutes.
+"""
+
+import grp
+import json
+import os
+import pwd
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course.course_id import COURSE_ID
+from course.flow import fill_answers, reference_answers
+from course.sample_class import answers_for
+from course.stages import get_stage
+from tests.test_jupyterhub import (  # Hub.formgrader is TEACHER's
+    TEACHER,
+    USER_ENV,
+    Hub,
+    _can_create_users,
+    _free_port,
+    _run,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+HUB = ROOT / "deploy" / "jupyterhub"
+STAGE = get_stage("single_channel")
+ADA, BOB, MALLORY = "c1fada", "c1fbob", "c1fmal"
+SERVICE_USER = "c1dfeedback"
+BUDGET_S, MINUTE = 20, 60.0
+HANG = "\n\nSimpleConv1d.forward = lambda self, x: [0 for _ in iter(int, 1)]\n"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def hub():
+    reason = _can_create_users()
+    if reason:
+        pytest.skip(reason)
+    if not (USER_ENV / "bin" / "jupyterhub-singleuser").exists():
+        pytest.fail(f"no users' environment at {USER_ENV}: run "
+                    "`bash deploy/jupyterhub/setup.sh user-env` (.ci/run does)")
+    if not shutil.which("configurable-http-proxy"):
+        pytest.fail("configurable-http-proxy is not installed (.ci/run installs it)")
+    work = Path(tempfile.mkdtemp(prefix="cnn1d-feedback-hub-"))
+    made_groups, made_users, proc = [], [], None
+    instructors, students = f"formgrade-{COURSE_ID}", f"nbgrader-{COURSE_ID}"
+    try:
+        os.chmod(work, 0o755)
+        for group in (instructors, students):
+            try:
+                grp.getgrnam(group)
+            except KeyError:
+                _run("groupadd", group)
+                made_groups.append(group)
+        for user, group in ((TEACHER, instructors), (ADA, students), (BOB, students),
+                            (MALLORY, students)):
+            subprocess.run(["userdel", "-r", user], capture_output=True)
+            _run("useradd", "-m", "-s", "/bin/bash", "-G", group, user)
+            made_users.append(user)
+        subprocess.run(["userdel", "-r", SERVICE_USER], capture_output=True)
+        made_users.append(SERVICE_USER)
+        # the course root, the exchange and the service's user as the kit's own
+        # setup.sh lays them out
+        course = work / "course"
+        shutil.copytree(ROOT, course, ignore=shutil.ignore_patterns(
+            ".git", ".venv", "runs", "lab", "tests", "submitted", "autograded", "feedback",
+            "gradebook.db", "release", "__pycache__", ".pytest_cache", ".ruff_cache"))
+        paths = {"CNN1D_ROLES": str(work / "roles"), "CNN1D_EXCHANGE": str(work / "exchange"),
+                 "CNN1D_USER_ENV": str(USER_ENV), "CNN1D_FEEDBACK_USER": SERVICE_USER}
+        for step in ("roles", "exchange", "course", "feedback"):
+            subprocess.run(["bash", str(course / "deploy" / "jupyterhub" / "setup.sh"), step],
+                           env=dict(os.environ, **paths), check=True, capture_output=True)
+        exchange = work / "exchange"
+        state = work / "state"
+        state.mkdir(mode=0o700)
+        (state / "secret").write_text("feedback-hub-test-secret\n")
+        token = secrets.token_hex(32)
+        (state / "jupyterhub_config.py").write_text(
+            f"load_subconfig({str(HUB / 'jupyterhub_config.py')!r})\n"
+            "c.JupyterHub.services.append({'name': 'cnn1d-test', 'api_token': "
+            f"{token!r}}})\n"
+            "c.JupyterHub.load_roles.append({'name': 'cnn1d-test', 'services': ['cnn1d-test'], "
+            "'scopes': ['admin:users', 'admin:servers', 'access:servers', 'list:users', "
+            "'tokens', 'list:services', 'read:services']})\n")
+        port = _free_port()
+        env = dict(os.environ, CNN1D_KIT=str(course), **paths,
+                   CNN1D_SECRET_FILE=str(state / "secret"),
+                   CNN1D_HUB_URL=f"http://127.0.0.1:{port}",
+                   CNN1D_HUB_API_URL=f"http://127.0.0.1:{_free_port()}",
+                   CNN1D_PROXY_API_URL=f"http://127.0.0.1:{_free_port()}",
+                   CNN1D_HUB_DB=f"sqlite:///{state / 'hub.sqlite'}",
+                   CNN1D_HUB_COOKIE_SECRET=str(state / "cookie_secret"),
+                   CNN1D_FEEDBACK_URL=f"http://127.0.0.1:{_free_port()}",
+                   CNN1D_FEEDBACK_PER_HOUR="2", CNN1D_FEEDBACK_BUDGET=str(BUDGET_S),
+                   CNN1D_FEEDBACK_DUE="single_channel=2099-01-01T17:00:00+00:00")
+        log = open(state / "hub.log", "w")
+        proc = subprocess.Popen([str(Path(sys.executable).parent / "jupyterhub"), "-f",
+                                 str(state / "jupyterhub_config.py")], cwd=state, env=env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        client = Hub(f"http://127.0.0.1:{port}", token)
+        client.log = state / "hub.log"
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if client.request("GET", "/hub/api/", timeout=5)[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert proc.poll() is None, client.log.read_text()[-3000:]
+            assert time.monotonic() < deadline, client.log.read_text()[-3000:]
+            time.sleep(0.5)
+        client.work, client.course, client.exchange = work, course, exchange
+        yield client
+    finally:
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, 15)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, 9)
+                proc.wait(10)
+        if os.environ.get("CNN1D_KEEP_HUB_LOG") and (work / "state" / "hub.log").exists():
+            shutil.copy(work / "state" / "hub.log", os.environ["CNN1D_KEEP_HUB_LOG"])
+        for user in made_users:
+            subprocess.run(["pkill", "-KILL", "-u", user], capture_output=True)
+            subprocess.run(["userdel", "-r", user], capture_output=True)
+        for group in made_groups:
+            subprocess.run(["groupdel", group], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def write_answers(user, answers):
+    """The student's fetched notebook with ``answers`` (None: untouched), saved in place."""
+    path = Path(pwd.getpwnam(user).pw_dir) / STAGE.name / STAGE.notebook
+    nb = nbformat.read(ROOT / "release" / STAGE.name / STAGE.notebook, as_version=4)
+    fill_answers(nb, answers)
+    nbformat.write(nb, path)          # in place: the file stays the student's
+
+
+def submit(hub, user, answers):
+    write_answers(user, answers)
+    hub.student(user, "submit")
+    return time.monotonic()
+
+
+def fetched(hub, user, count, since, timeout=MINUTE):
+    """fetch_feedback until the student has ``count`` feedback pages; the newest's
+    text and the seconds from ``since``."""
+    feedback = Path(pwd.getpwnam(user).pw_dir) / STAGE.name / "feedback"
+    deadline = since + timeout
+    while True:
+        hub.student(user, "fetch_feedback")
+        pages = sorted(feedback.glob(f"*/{STAGE.name}.html"))
+        if len(pages) >= count:
+            return pages[-1].read_text(), time.monotonic() - since
+        assert time.monotonic() < deadline, (
+            f"{user}: no feedback for submission {count} within {timeout:.0f} s\n"
+            + hub.log.read_text()[-3000:])
+        time.sleep(1)
+
+
+def service_api(hub, token, path):
+    req_hub = Hub(hub.url, token)
+    return req_hub.request("GET", f"/services/cnn1d-feedback/{path}")
+
+
+def test_feedback_within_a_minute_on_the_hub(hub):
+    for user in (TEACHER, ADA, BOB, MALLORY):
+        hub.start(user)
+    hub.formgrader(f"assignment/{STAGE.name}/assign")
+    hub.formgrader(f"assignment/{STAGE.name}/release")
+    for user in (ADA, BOB, MALLORY):
+        hub.student(user, "fetch")
+
+    # mallory first: her submission holds a worker for the whole budget
+    right = reference_answers(STAGE)
+    submit(hub, MALLORY, {**right, "simple_conv1d": right["simple_conv1d"] + HANG})
+    t = submit(hub, ADA, answers_for("unshared_dw", STAGE))
+    page, seconds = fetched(hub, ADA, 1, t)
+    assert "Provisional until the deadline (2099-01-01 17:00:00 UTC)" in page
+    assert "failed</td>" in page and "passed</td>" in page
+    assert f"{STAGE.max_score:g} / {STAGE.max_score:g} points" not in page
+    print(f"ada's wrong answer: feedback fetched {seconds:.1f} s after submitting")
+
+    t = submit(hub, ADA, right)
+    page, seconds = fetched(hub, ADA, 2, t)
+    assert f"{STAGE.max_score:g} / {STAGE.max_score:g} points" in page
+    assert "failed</td>" not in page
+    print(f"ada's fixed answer: full marks fetched {seconds:.1f} s after submitting")
+
+    page, _ = fetched(hub, MALLORY, 1, time.monotonic(), timeout=BUDGET_S + 30)
+    assert f"longer than the budget of {BUDGET_S} s" in page
+
+    # bob: two gradings in the hour are allowed, the third waits
+    for n in (1, 2):
+        fetched(hub, BOB, n, submit(hub, BOB, None))
+    page, _ = fetched(hub, BOB, 3, submit(hub, BOB, right))
+    assert "waiting to be graded" in page and "2 submissions graded in the last hour" in page
+
+    # the instructor's view of the ledger; a student is turned away
+    teacher_token = _token(hub, TEACHER)
+    status, rows = service_api(hub, teacher_token, "api/submissions")
+    assert status == 200, rows
+    by_user = {}
+    for row in rows:
+        by_user.setdefault(row["student"], []).append((row["status"], row["score"]))
+        assert "feedback" not in row          # a student's feedback file name stays private
+    assert [s for s, _ in by_user[ADA]] == ["graded", "graded"]
+    assert by_user[ADA][0][1] < STAGE.max_score == by_user[ADA][1][1]
+    assert by_user[MALLORY] == [("cut_off", 0.0)]
+    assert [s for s, _ in by_user[BOB]] == ["graded", "graded", "deferred"]
+    status, grades = service_api(hub, teacher_token, f"api/grades/{STAGE.name}")
+    assert status == 200 and grades[ADA]["final"] == STAGE.max_score, grades
+    status, _ = service_api(hub, _token(hub, ADA), "api/submissions")
+    assert status == 403
+
+    # the service runs as its own user, not root
+    serving = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            if b"course.feedback_service" in cmdline and b"serve" in cmdline:
+                serving.append(proc.stat().st_uid)
+        except OSError:
+            continue
+    assert serving == [pwd.getpwnam(SERVICE_USER).pw_uid], serving
+
+
+def _token(hub, user):
+    """An API token of ``user`` that may use the feedback service."""
+    import urllib.request
+
+    req = urllib.request.Request(
+        f"{hub.url}/hub/api/users/{user}/tokens", method="POST",
+        data=json.dumps({"note": "feedback test", "expires_in": 600}).encode(),
+        headers={"Authorization": f"token {hub.token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())["token"]
