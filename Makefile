@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 COURSE_ID := $(shell sed -n 's/^c\.CourseDirectory\.course_id = "\(.*\)"$$/\1/p' nbgrader_config.py)
 
 .PHONY: help venv sandbox demo test lint format build train train-mnist1d train-mnist bench lab clean \
-        clean-grades
+        clean-grades bench-feedback
 
 help:
 	@echo "make demo           build the release and grade the sample class through nbgrader"
@@ -19,6 +19,7 @@ help:
 	@echo "make train          train the reference CNN on MNIST-1D (generated offline)"
 	@echo "make train-mnist    train on the embedded MNIST subset (784-sample sequences)"
 	@echo "make bench          time the reference against PyTorch, and grading (installs torch==2.13.0)"
+	@echo "make bench-feedback time to feedback for a burst of 300 submissions, and the sizing for it"
 	@echo "make lab            JupyterLab as a student sees it, on a working copy of release/ in lab/"
 	@echo "make lint | format  ruff check | ruff format"
 	@echo "make clean          remove caches and runs/ (keeps .venv, submissions, LMS downloads, feedback, gradebook)"
@@ -120,6 +121,10 @@ test: sandbox venv lint
 bench: venv
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install torch==2.13.0
 	OPENBLAS_NUM_THREADS=2 $(PY) -m course bench --training --grading --json docs/benchmark.json
+
+# The feedback service under a burst (course/bench_feedback.py; docs/feedback.md).
+bench-feedback: sandbox venv
+	$(PY) -m course.bench_feedback --size 300 --json docs/feedback_bench.json
 
 # Never the course's grading state nor the LMS downloads (downloaded/: the roster,
 # the submissions): a term's submissions, feedback and grades go only with
