@@ -31,6 +31,7 @@ import grp
 import json
 import os
 import pwd
+import re
 import secrets
 import shutil
 import socket
@@ -46,6 +47,7 @@ from pathlib import Path
 import pytest
 
 from course.course_id import COURSE_ID
+from tests import docblocks
 from tests import lti_platform as lms
 from tests.hubrun import require_hub, running_hub
 from tests.test_jupyterhub import HUB, USER_ENV, Hub, _free_port
@@ -217,7 +219,8 @@ def test_the_first_lti_launch_makes_the_linux_user_in_the_group_of_the_course_ro
         with pytest.raises(KeyError):
             pwd.getpwnam(user)  # no account before the first launch
         session, answer = _launch(hub, user)
-        assert answer.status_code == 302, (user, answer.status_code, answer.text[-500:])
+        assert answer.status_code == 302, (user, answer.status_code,
+                                           hub.log.read_text()[-3000:])
         sessions[user] = session
         account = pwd.getpwnam(user)
         assert account.pw_gecos.startswith("cnn1d-lti "), account
@@ -385,6 +388,44 @@ print("allocated", {2 * MEM_LIMIT_MB}, flush=True)
 """
 
 
+# a student's attempts to leave her cgroup (into its parent) or to raise its limits
+ESCAPE = """
+import os
+escaped = []
+for line in open("/proc/self/cgroup").read().splitlines():
+    _, controllers, path = line.split(":", 2)
+    for c in set(controllers.split(",")) & {"memory", "cpu", "pids", ""}:
+        own = "/sys/fs/cgroup/" + (c + path if c else path)  # v1, or v2's one tree
+        for target, value in ((os.path.dirname(own) + "/cgroup.procs", str(os.getpid())),
+                              (own + "/memory.limit_in_bytes", "-1"), (own + "/memory.max", "max"),
+                              (own + "/cpu.cfs_quota_us", "-1"), (own + "/cpu.max", "max"),
+                              (own + "/pids.max", "max")):
+            if os.path.exists(target):
+                try:
+                    with open(target, "w") as f:
+                        f.write(value)
+                    escaped.append(target)
+                except OSError:
+                    pass
+print("escaped", escaped)
+"""
+
+
+FORK_FLOOD = """
+import os, signal
+children = []
+try:
+    for _ in range(2000):
+        children.append(os.posix_spawn("/bin/sleep", ["sleep", "60"], {}))
+    print("never stopped", len(children))
+except OSError as e:
+    print("stopped at", len(children), type(e).__name__)
+for pid in children:
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+"""
+
+
 def _server_cgroup(user):
     """The cgroup the kernel has ``user``'s server in (cnn1d_spawner's ServerCgroup)."""
     sys.path.insert(0, str(HUB))
@@ -412,6 +453,17 @@ def test_a_student_server_is_held_to_its_memory_and_cpu_limits(term):
     free = subprocess.run(["su", ADA, "-c", f"{USER_ENV / 'bin' / 'python'} -c '{HOG}'"],
                           capture_output=True, text=True, timeout=120)
     assert free.returncode == 0 and f"allocated {2 * MEM_LIMIT_MB}" in free.stdout, free
+
+    # the student cannot leave her cgroup nor raise its limits
+    out, _ = asyncio.run(_execute(hub, ADA, ESCAPE))
+    assert "escaped []" in out, out
+    assert _server_cgroup(ADA).folders == cgroup.folders
+    assert cgroup.memory_events()["limit"] == MEM_LIMIT_MB << 20
+
+    # a fork flood stops at the cgroup's process cap (CgroupSpawner.max_pids, 512)
+    out, _ = asyncio.run(_execute(hub, ADA, FORK_FLOOD))
+    match = re.search(r"stopped at (\d+) BlockingIOError", out)
+    assert match and int(match.group(1)) < 512, out
 
     # CPU: two busy processes for 4 s get at most the quota, throttled by the kernel.
     # On a machine other jobs keep busy, the group's fair share may be below its quota;
@@ -465,3 +517,17 @@ def test_a_hub_told_no_course_refuses_every_launch_and_names_the_course():
         asyncio.run(auth.authenticate(None, token))
     assert refused.value.status_code == 403
     assert "CNN1D_LTI_CONTEXT_ID=c0ffee" in refused.value.log_message
+
+
+def test_the_sizing_command_measures_a_student_server():
+    """deploy/README.md's hub sizing command as written, stopped after Validate of
+    stage 1 (CNN1D_MEASURE_QUICK=1): a server in its cgroup, measured."""
+    require_hub()
+    command = docblocks.block("deploy/README.md", "measure_server.py")
+    out = docblocks.Shell(ROOT, dict(os.environ, CNN1D_MEASURE_QUICK="1")).run(
+        command, timeout=600).stdout
+    assert re.search(r"^1\. server started, idle .* CPU peak +\d+ MiB", out, re.M), out
+    assert re.search(r"^2\. Validate stage 1 .* validated: every test cell passes", out,
+                     re.M), out
+    with pytest.raises(KeyError):
+        pwd.getpwnam("cnn1dmeasure")  # its throwaway user is gone

@@ -31,6 +31,7 @@ import os
 import pwd
 import re
 import subprocess
+import time
 
 from ltiauthenticator.lti13.auth import LTI13Authenticator
 from ltiauthenticator.lti13.constants import LTI13_CUSTOM_CLAIM
@@ -121,13 +122,25 @@ class CourseLTIAuthenticator(LTI13Authenticator):
         # authenticate() let the launch through only with a course role
         return bool(authentication and (authentication.get("user_info") or {}).get("group"))
 
+    def _run(self, *command):
+        """A user-administration command; /etc/passwd's lock held by another
+        tool (exit 10 for useradd, 1 for the others) is waited for a while."""
+        for attempt in range(20):
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode == 0:
+                return
+            if "lock" not in done.stderr:
+                break
+            time.sleep(0.25 * (attempt + 1))
+        self._refuse(500, f"{' '.join(command)} failed: {done.stderr.strip()}")
+
     def linux_user(self, name, comment, group):
         """Make ``name`` for this person, or check it is theirs; set its course group."""
         try:
             user = pwd.getpwnam(name)
         except KeyError:
-            subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash",
-                            "--comment", comment, name], check=True, capture_output=True)
+            self._run("useradd", "--create-home", "--shell", "/bin/bash", "--comment", comment,
+                      name)
             user = pwd.getpwnam(name)
             os.chmod(user.pw_dir, self.home_mode)
             self.log.info("LTI: made Linux user %s (%s)", name, comment)
@@ -136,8 +149,6 @@ class CourseLTIAuthenticator(LTI13Authenticator):
                               "person (a system or hand-made account, or another person's)")
         for other in set(self.role_groups.values()) - {group}:
             if name in grp.getgrnam(other).gr_mem:
-                subprocess.run(["gpasswd", "--delete", name, other], check=True,
-                               capture_output=True)
+                self._run("gpasswd", "--delete", name, other)
         if name not in grp.getgrnam(group).gr_mem:
-            subprocess.run(["usermod", "--append", "--groups", group, name], check=True,
-                           capture_output=True)
+            self._run("usermod", "--append", "--groups", group, name)
