@@ -47,6 +47,7 @@ import pytest
 from course import backup
 from course.course_id import COURSE_ID
 from course.stages import get_stage
+from tests import docblocks
 
 ROOT = Path(__file__).resolve().parents[1]
 HUB = ROOT / "deploy" / "jupyterhub"
@@ -158,6 +159,15 @@ def _setup_step(step, course, env):
          env=dict(os.environ, **env))
 
 
+def _readme(block, course, env, first=0, last=None):
+    """Commands ``first:last`` of a block of deploy/README.md, as written but for
+    the course root's and the backups' paths, run as root in one terminal."""
+    lines = docblocks.commands(block)[first:last]
+    text = "\n".join(lines).replace("/srv/cnn1d/course", str(course)).replace(
+        "/var/backups/cnn1d", env["CNN1D_BACKUPS"])
+    return docblocks.Shell(course, env).run(text)
+
+
 @pytest.fixture(scope="module")
 def hub():
     reason = _can_create_users()
@@ -192,8 +202,10 @@ def hub():
         paths = {"CNN1D_ROLES": str(work / "roles"), "CNN1D_EXCHANGE": str(work / "exchange"),
                  "CNN1D_USER_ENV": str(USER_ENV), "CNN1D_BACKUPS": str(work / "backups"),
                  "CNN1D_CRON_FILE": str(work / "cnn1d-backup.cron")}
-        for step in ("roles", "exchange", "course", "backups"):
+        for step in ("exchange", "backups"):
             _setup_step(step, course, paths)
+        _readme(docblocks.block("deploy/README.md", "setup.sh roles"), course,
+                dict(os.environ, **paths))  # its roles and course steps
         state = work / "state"
         state.mkdir(mode=0o700)
         (state / "secret").write_text("hub-test-secret\n")
@@ -399,8 +411,10 @@ def test_a_class_on_jupyterhub(hub):
         for folder in folders:
             os.chmod(folder, modes[folder] & 0o7777)
 
-    # --- backup and restore ----------------------------------------------------
-    subprocess.run(["sh", "-c", command], check=True, capture_output=True)
+    # --- backup and restore, deploy/README.md's commands -------------------------
+    backups = docblocks.block("deploy/README.md", "course.backup create")
+    listed = _readme(backups, course, hub.env, last=-1)  # cd, create, list
+    assert "grades, 2 submissions" in listed.stdout, listed.stdout
     grades = backup.grades(course / "gradebook.db")
     assert {key[0] for key in grades} == set(STUDENTS), grades
     bad = subprocess.run([sys.executable, "-c", "import sqlite3, sys; c = sqlite3.connect("
@@ -410,10 +424,7 @@ def test_a_class_on_jupyterhub(hub):
     shutil.rmtree(collected)
     shutil.rmtree(ada_entry)
     assert _scores(hub)[ADA] == 0
-    restore = subprocess.run(["python3", "-m", "course.backup", "restore",
-                              str(hub.backups / "latest"), "--exchange", str(hub.exchange)],
-                             cwd=course, capture_output=True, text=True)
-    assert restore.returncode == 0, restore.stderr
+    _readme(backups, course, hub.env, first=-1)  # restore latest
     assert backup.grades(course / "gradebook.db") == grades
     assert _scores(hub) == {ADA: STAGE.max_score, BOB: 0}
     assert ada_entry.stat().st_uid == pwd.getpwnam(ADA).pw_uid  # collect's check holds
