@@ -29,6 +29,7 @@ token endpoint's expected audience, default its URL)}.
 import argparse
 import csv
 import json
+import os
 import sys
 import time
 import urllib.error
@@ -243,15 +244,56 @@ def passback(client, scores, users):
     return {"posted": posted, "unmapped": sorted(unmapped)}
 
 
+def new_key(path):
+    """Write a new RSA key for the tool (PEM, mode 0600); returns its JWKS, what the
+    LMS's tool registration takes as the tool's public key."""
+    import base64
+    import hashlib
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+
+    def b64(n):
+        raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    numbers = key.public_key().public_numbers()
+    jwk = {"kty": "RSA", "alg": "RS256", "use": "sig", "e": b64(numbers.e), "n": b64(numbers.n)}
+    # the key id: RFC 7638's thumbprint of the public key
+    canonical = json.dumps({k: jwk[k] for k in ("e", "kty", "n")}, separators=(",", ":"))
+    jwk["kid"] = base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()
+                                          ).rstrip(b"=").decode()
+    return {"keys": [jwk]}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m course.lti_ags",
                                      description="final grades to the LMS's gradebook "
                                                  "(LTI Advantage AGS)")
-    parser.add_argument("assignments", nargs="+", help="the stages to send")
-    parser.add_argument("--platform", required=True, help="the platform's JSON settings")
-    parser.add_argument("--users", required=True, help="CSV: login, lti_user_id")
+    parser.add_argument("assignments", nargs="*", help="the stages to send")
+    parser.add_argument("--platform", help="the platform's JSON settings")
+    parser.add_argument("--users", help="CSV: login, lti_user_id")
     parser.add_argument("--gradebook", default="gradebook.db")
+    parser.add_argument("--new-key", metavar="FILE",
+                        help="write a new key for the tool to FILE and print its JWKS")
     args = parser.parse_args(argv)
+    if args.new_key:
+        try:
+            print(json.dumps(new_key(args.new_key), indent=1))
+        except FileExistsError:
+            print(f"error: {args.new_key} exists; not replacing a key the LMS may know",
+                  file=sys.stderr)
+            return 2
+        return 0
+    if not (args.assignments and args.platform and args.users):
+        parser.error("give the stages to send, --platform and --users (or --new-key FILE)")
     try:
         if not Path(args.gradebook).exists():
             raise AgsError(f"no gradebook at {args.gradebook} (run it in the course root, "

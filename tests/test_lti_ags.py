@@ -169,3 +169,21 @@ def test_command_line(tmp_path, platform, tool_key, capsys):
     (tmp_path / "lti.json").write_text(json.dumps(conf))
     assert main(args) == 2 and "missing kid" in capsys.readouterr().err
     assert main([*args[:-1], str(tmp_path / "none.db")]) == 2
+
+
+def test_a_new_tool_key_and_the_jwks_the_lms_registers(tmp_path, platform, capsys):
+    import jwt
+
+    path = tmp_path / "tool.pem"
+    assert main(["--new-key", str(path)]) == 0
+    jwks = json.loads(capsys.readouterr().out)
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    (jwk,) = jwks["keys"]
+    # the platform, knowing only the printed JWK, accepts the tool's token request
+    ags = Ags(platform, jwk)
+    client = AgsClient(platform.client_id, ags.token_url, ags.lineitems_url,
+                       path.read_bytes(), jwk["kid"])
+    assert client.token() and ags.refused == []
+    assert jwt.get_unverified_header(client.client_assertion())["kid"] == jwk["kid"]
+    assert main(["--new-key", str(path)]) == 2          # never overwrites a key
+    assert "exists" in capsys.readouterr().err
