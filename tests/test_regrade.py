@@ -81,3 +81,44 @@ def test_added_or_removed_checks_say_nbgrader_cannot_and_what_to_do(tmp_path, ch
     assert expected in message
     assert "cannot add or remove" in message
     assert f"nbgrader db assignment remove {STAGE.name}" in message
+
+
+def test_the_late_penalty_is_taken_from_the_score_as_it_is_now(tmp_path):
+    """Autograde stored a penalty on the autograded points; a written answer
+    graded since then is penalised too in the export (as generate_feedback
+    recomputes it), so a regrade, which recomputes it, moves nothing."""
+    import csv
+    import subprocess
+    from datetime import datetime
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "nbgrader_config.py").write_text(
+        (root / "nbgrader_config.py").read_text().replace(
+            "KIT = os.path.dirname(os.path.abspath(__file__))", f"KIT = {str(root)!r}"))
+    with open(tmp_path / "roster.csv", "w", newline="") as f:
+        csv.writer(f).writerows([["Student", "ID", "SIS User ID", "SIS Login ID", "Section",
+                                  f"{STAGE.name} (7)"], ["Babbage, Charles", "124", "S2", "s0",
+                                                         "A", ""]])
+    written = STAGE.written[0]
+    db = _gradebook(tmp_path / "gradebook.db", _points())
+    with Gradebook(f"sqlite:///{db}") as gb:
+        assignment = gb.find_assignment(STAGE.name)
+        assignment.duedate = datetime(2026, 12, 1, 12)
+        sub = gb.find_submission(STAGE.name, "s0")
+        sub.timestamp = datetime(2026, 12, 1, 13)  # an hour late: 10 % off
+        for check in STAGE.checks:
+            gb.find_grade(check.name, STAGE.name, STAGE.name, "s0").auto_score = check.points
+        nb = gb.find_submission_notebook(STAGE.name, STAGE.name, "s0")
+        nb.late_submission_penalty = 0.1 * STAGE.max_score  # autograde's, before formgrader
+        gb.find_grade(written.grade_id, STAGE.name, STAGE.name, "s0").manual_score = written.points
+        gb.db.commit()
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", "export",
+                           "--exporter=course.lms.CanvasExport", "--to=out.csv",
+                           f"--assignment={STAGE.name}", "--CanvasExport.roster=roster.csv"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, CNN1D_GRADER_SECRET="x", PYTHONPATH=str(root)))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = list(csv.reader((tmp_path / "out.csv").open()))
+    total = STAGE.max_score + written.points
+    assert float(rows[2][5]) == pytest.approx(0.9 * total)
