@@ -191,8 +191,9 @@ class CanvasExport(ExportPlugin):
     the roster has the student excused. Only the assignments of
     ``--assignment``; without it, those with a submission in the gradebook.
     A roster row without a login (Canvas's test student) keeps its cells as
-    the roster has them, which Canvas reads as no change. Lateness goes to a second file, ``<name>_late.csv``: a column in the
-    import would become an assignment of its own.
+    the roster has them, which Canvas reads as no change. Lateness goes to a
+    second file, ``<name>_late.csv``: a column in the import would become an
+    assignment of its own.
     """
 
     roster = Unicode("", help="Canvas's gradebook export, relative to the course root"
