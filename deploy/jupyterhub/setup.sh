@@ -30,13 +30,19 @@ USER_ENV="${CNN1D_USER_ENV:-/opt/tljh/user}"
 BACKUPS="${CNN1D_BACKUPS:-/var/backups/cnn1d}"
 CRON_FILE="${CNN1D_CRON_FILE:-/etc/cron.d/cnn1d-backup}"
 
+# Debian's packages the host lacks (only those: a host with Node.js from
+# elsewhere keeps it; Debian's npm would conflict with it).
 packages() {
-  command -v npm >/dev/null && "$PYTHON" -c "import venv, ensurepip" 2>/dev/null \
-    && command -v bwrap >/dev/null && /usr/bin/python3 -c "import seccomp" 2>/dev/null \
-    && command -v setfacl >/dev/null && test -d /etc/cron.d && return
+  local want=()
+  command -v npm >/dev/null || want+=(nodejs npm)
+  "$PYTHON" -c "import venv, ensurepip" 2>/dev/null || want+=(python3 python3-venv)
+  command -v bwrap >/dev/null || want+=(bubblewrap)
+  /usr/bin/python3 -c "import seccomp" 2>/dev/null || want+=(python3-seccomp)
+  command -v setfacl >/dev/null || want+=(acl)     # the course root's default ACLs
+  command -v cron >/dev/null || want+=(cron)       # the hourly backups
+  [ "${#want[@]}" -eq 0 ] && return
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv nodejs npm bubblewrap python3-seccomp \
-    acl cron
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${want[@]}"
 }
 
 # The hub's environment: jupyterhub and its plugins (LTI 1.3 login, idle
