@@ -92,6 +92,7 @@ class Member:
     name: str = ""
     email: str = ""
     context: dict = None  # the course the launch comes from; None: the platform's default
+    claims: dict = field(default_factory=dict)  # more claims of this person's launches
 
 
 class Platform:
@@ -235,6 +236,7 @@ class Platform:
             LTI + "roles": list(member.roles),
             LTI + "context": dict(member.context or self.context),
             LTI + "custom": dict(member.custom),
+            **member.claims,
         }
         return claims
 

@@ -27,6 +27,7 @@ tests/test_jupyterhub.py does. About 2-3 minutes.
 """
 
 import asyncio
+import csv
 import grp
 import json
 import os
@@ -41,7 +42,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
@@ -50,7 +50,7 @@ from course.course_id import COURSE_ID
 from tests import docblocks
 from tests import lti_platform as lms
 from tests.hubrun import require_hub, running_hub
-from tests.test_jupyterhub import HUB, USER_ENV, Hub, _free_port
+from tests.test_jupyterhub import HUB, USER_ENV, Hub, _free_port, _readme, _setup_step
 
 pytestmark = pytest.mark.slow
 
@@ -122,9 +122,14 @@ def term():
         shutil.copytree(ROOT, course, ignore=shutil.ignore_patterns(
             ".git", ".venv", "runs", "lab", "tests", "submitted", "autograded", "feedback",
             "gradebook.db", "release", "__pycache__", ".pytest_cache", ".ruff_cache"))
+        # the course laid out as deploy/README.md says (tests/test_jupyterhub.py's steps)
         exchange = work / "exchange"
-        exchange.mkdir()
-        os.chmod(exchange, 0o777)
+        paths = {"CNN1D_ROLES": str(work / "roles"), "CNN1D_EXCHANGE": str(exchange),
+                 "CNN1D_USER_ENV": str(USER_ENV), "CNN1D_BACKUPS": str(work / "backups"),
+                 "CNN1D_CRON_FILE": str(work / "cnn1d-backup.cron")}
+        _setup_step("exchange", course, paths)
+        _readme(docblocks.block("deploy/README.md", "setup.sh roles"), course,
+                dict(os.environ, **paths))
 
         platform.start()
         port = _free_port()
@@ -141,8 +146,8 @@ def term():
             "'list:users', 'list:services', 'read:services']})\n"
             # the proxy's record of activity reaches the hub (and the culler) every 5 s
             "c.JupyterHub.last_activity_interval = 5\n")
-        env = dict(os.environ, CNN1D_KIT=str(course), CNN1D_USER_ENV=str(USER_ENV),
-                   CNN1D_EXCHANGE=str(exchange), CNN1D_SECRET_FILE=str(state / "secret"),
+        env = dict(os.environ, CNN1D_KIT=str(course), **paths,
+                   CNN1D_SECRET_FILE=str(state / "secret"),
                    CNN1D_HUB_URL=url, CNN1D_SSL_CERT=str(cert), CNN1D_SSL_KEY=str(key),
                    CNN1D_HUB_API_URL=f"http://127.0.0.1:{_free_port()}",
                    CNN1D_PROXY_API_URL=f"http://127.0.0.1:{_free_port()}",
@@ -153,7 +158,8 @@ def term():
                    CNN1D_LTI_JWKS_URL=platform.jwks_url,
                    CNN1D_LTI_CONTEXT_ID=platform.context["id"],
                    CNN1D_MEM_LIMIT=f"{MEM_LIMIT_MB}M", CNN1D_CPU_LIMIT=str(CPU_LIMIT),
-                   CNN1D_IDLE_TIMEOUT=str(IDLE_TIMEOUT), CNN1D_FEEDBACK="off")
+                   CNN1D_IDLE_TIMEOUT=str(IDLE_TIMEOUT), CNN1D_FEEDBACK="off",
+                   CNN1D_LTI_RECORDS=str(work / "lti"))
         hub = Hub(url, token)
         hub.log, hub.course, hub.tls, hub.cert, hub.platform = (state / "hub.log", course, tls,
                                                                 cert, platform)
@@ -211,7 +217,10 @@ def test_the_first_lti_launch_makes_the_linux_user_in_the_group_of_the_course_ro
     # Canvas sends institution roles too; only the course (membership) role counts
     _enrol(hub, ADA, [lms.LEARNER, lms.INSTITUTION_INSTRUCTOR], name="Ada")
     _enrol(hub, BOB, [lms.LEARNER, lms.INSTITUTION_STUDENT])
-    _enrol(hub, TEACH, [lms.INSTRUCTOR, lms.INSTITUTION_INSTRUCTOR])
+    endpoint = {"scope": ["https://purl.imsglobal.org/spec/lti-ags/scope/score"],
+                "lineitems": hub.platform.url + "/courses/1/line_items"}
+    _enrol(hub, TEACH, [lms.INSTRUCTOR, lms.INSTITUTION_INSTRUCTOR],
+           claims={"https://purl.imsglobal.org/spec/lti-ags/claim/endpoint": endpoint})
     _enrol(hub, TINA, [lms.INSTRUCTOR, lms.TEACHING_ASSISTANT])  # as Canvas sends a TA
     sessions = {}
     for user, group in ((ADA, STUDENTS), (BOB, STUDENTS), (TEACH, INSTRUCTORS),
@@ -227,6 +236,15 @@ def test_the_first_lti_launch_makes_the_linux_user_in_the_group_of_the_course_ro
         assert Path(account.pw_dir).stat().st_mode & 0o777 == 0o700
         assert group in _groups_of(user) and ({INSTRUCTORS, STUDENTS} - {group}).isdisjoint(
             _groups_of(user)), (user, _groups_of(user))
+    # what grade passback needs: each login's LMS id, the course's AGS endpoint
+    records = hub.log.parent.parent / "lti"
+    with open(records / "users.csv", newline="") as f:
+        ids = {r["login"]: r["lti_user_id"] for r in csv.DictReader(f)}
+    assert ids == {u: hub.platform.members[u].sub for u in (ADA, BOB, TEACH, TINA)}, ids
+    assert json.loads((records / "ags_endpoint.json").read_text()) == endpoint
+    assert (records / "users.csv").stat().st_mode & 0o777 == 0o640
+    assert (records / "users.csv").stat().st_gid == grp.getgrnam(INSTRUCTORS).gr_gid
+
     # the hub's login cookie works: the student is logged in as herself
     me = sessions[ADA].get(hub.url + "/hub/api/user")
     assert me.status_code == 200 and me.json()["name"] == ADA, me.text
@@ -245,7 +263,6 @@ def test_the_first_lti_launch_makes_the_linux_user_in_the_group_of_the_course_ro
     assert pwd.getpwuid(os.stat(f"/proc/{_server_pid(ADA)}").st_uid).pw_name == ADA
     assert hub.request("GET", f"/user/{ADA}/formgrader/api/assignments")[0] in (403, 404)
     # the LMS's Instructor is the course's instructor: formgrader opens
-    subprocess.run(["chown", "-R", TEACH, str(hub.course)], check=True)
     status, body = hub.request("GET", f"/user/{TEACH}/formgrader/api/assignments")
     assert status == 200, (status, str(body)[-500:])
 
@@ -337,45 +354,21 @@ def test_https_with_the_configured_certificate(term):
 
 
 async def _execute(hub, user, code, timeout=120):
-    """Run ``code`` in a new kernel of ``user``'s server, through the proxy.
-
-    Returns (the kernel's stdout, the kernel's states seen, e.g. 'restarting')."""
-    from tornado.httpclient import HTTPRequest
-    from tornado.websocket import websocket_connect
-
-    status, kernel = hub.request("POST", f"/user/{user}/api/kernels")
-    assert status in (200, 201), (status, kernel)
-    ws_url = hub.url.replace("https:", "wss:") + f"/user/{user}/api/kernels/{kernel['id']}/channels"
-    ws = await websocket_connect(HTTPRequest(ws_url, headers={
-        "Authorization": f"token {hub.token}"}, ssl_options=hub.tls))
-    msg_id, out, states = uuid.uuid4().hex, [], []
-    ws.write_message(json.dumps({
-        "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": user,
-                   "session": uuid.uuid4().hex, "version": "5.3", "date": ""},
-        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-        "content": {"code": code, "silent": False, "store_history": False,
-                    "user_expressions": {}, "allow_stdin": False, "stop_on_error": True}}))
-    deadline = time.monotonic() + timeout
+    """Run ``code`` in a new kernel of ``user``'s server, through the proxy:
+    (the kernel's stdout, the kernel states seen, e.g. 'restarting')."""
+    sys.path.insert(0, str(HUB))
     try:
-        while time.monotonic() < deadline:
-            raw = await asyncio.wait_for(ws.read_message(), deadline - time.monotonic())
-            if raw is None:
-                break
-            msg = json.loads(raw)
-            kind, content = msg["msg_type"], msg["content"]
-            if kind == "stream":
-                out.append(content["text"])
-            elif kind == "status":
-                states.append(content["execution_state"])
-                if content["execution_state"] in ("restarting", "dead"):
-                    break
-                if (content["execution_state"] == "idle"
-                        and msg["parent_header"].get("msg_id") == msg_id):
-                    break
+        from measure_server import execute, kernel_channel
+    finally:
+        sys.path.remove(str(HUB))
+    kernel, ws = await kernel_channel(hub.url + f"/user/{user}",
+                                      {"Authorization": f"token {hub.token}"}, hub.tls)
+    try:
+        out, _, states = await execute(ws, code, timeout)
     finally:
         ws.close()
-        hub.request("DELETE", f"/user/{user}/api/kernels/{kernel['id']}")
-    return "".join(out), states
+        hub.request("DELETE", f"/user/{user}/api/kernels/{kernel}")
+    return out, states
 
 
 HOG = f"""

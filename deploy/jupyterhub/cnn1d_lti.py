@@ -22,16 +22,24 @@ host needs after it:
   holds a digest of the platform's issuer and the person's ``sub``, and a
   launch for an existing Linux user whose comment is not that digest
   (``root``, a hand-made account, another person) is refused.
+- **What grade passback needs.** ``users.csv`` (login, lti_user_id) and the
+  course's AGS endpoint (``ags_endpoint.json``, from an instructor's launch)
+  in ``records`` (/opt/tljh/lti), readable by the instructors' group, for
+  ``python -m course.lti_ags``.
 """
 
 import asyncio
+import csv
 import grp
 import hashlib
+import io
+import json
 import os
 import pwd
 import re
 import subprocess
 import time
+from pathlib import Path
 
 from ltiauthenticator.lti13.auth import LTI13Authenticator
 from ltiauthenticator.lti13.constants import LTI13_CUSTOM_CLAIM
@@ -39,6 +47,7 @@ from tornado import web
 from traitlets import Dict, Unicode
 
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
+AGS_ENDPOINT = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 MEMBERSHIP = "http://purl.imsglobal.org/vocab/lis/v2/membership"
 # (the kit's role, the membership roles that give it), strongest claim first
 ROLES = (
@@ -48,6 +57,15 @@ ROLES = (
 )
 LINUX_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 TAG = "cnn1d-lti"
+
+
+def _replace(path, text):
+    """Write ``path`` whole (a reader never sees half of it), mode 0640."""
+    tmp = path.with_name(path.name + ".new")
+    tmp.write_text(text)
+    os.chmod(tmp, 0o640)
+    os.chown(tmp, 0, path.parent.stat().st_gid)
+    os.replace(tmp, path)
 
 
 def course_role(roles):
@@ -79,6 +97,11 @@ class CourseLTIAuthenticator(LTI13Authenticator):
     username_key = Unicode("custom_login_id", config=True,
                            help="The claim that names the Linux user (custom_NAME: "
                                 "the custom field NAME).")
+    records = Unicode(
+        "/opt/tljh/lti", config=True,
+        help="Folder of what grade passback (python -m course.lti_ags) needs from the "
+             "launches: users.csv (login, lti_user_id) and ags_endpoint.json; readable by "
+             "the instructors' group.")
     home_mode = 0o700  # a student's home is theirs alone
     _lock = None
 
@@ -115,12 +138,35 @@ class CourseLTIAuthenticator(LTI13Authenticator):
         async with self._lock:  # two first launches of one person make one user
             await asyncio.to_thread(self.linux_user, name,
                                     identity(token.get("iss"), token.get("sub")), group)
+            await asyncio.to_thread(self.record, name, token)
         return {"name": name, "auth_state": token,
                 "user_info": {"course_role": role, "group": group}}
 
     def check_allowed(self, username, authentication=None):
         # authenticate() let the launch through only with a course role
         return bool(authentication and (authentication.get("user_info") or {}).get("group"))
+
+    def record(self, name, token):
+        """Keep the person's LMS id (grades are posted to it) and the course's
+        AGS endpoint (an instructor's launch carries it) for course.lti_ags."""
+        folder = Path(self.records)
+        folder.mkdir(mode=0o750, parents=True, exist_ok=True)
+        os.chown(folder, 0, grp.getgrnam(self.role_groups["instructor"]).gr_gid)
+        os.chmod(folder, 0o750)
+        users = folder / "users.csv"
+        rows = {}
+        if users.exists():
+            with open(users, newline="") as f:
+                rows = {r["login"]: r["lti_user_id"] for r in csv.DictReader(f)}
+        if rows.get(name) != token.get("sub"):
+            rows[name] = token.get("sub")
+            text = io.StringIO()
+            writer = csv.writer(text, lineterminator="\n")
+            writer.writerows([("login", "lti_user_id"), *sorted(rows.items())])
+            _replace(users, text.getvalue())
+        endpoint = token.get(AGS_ENDPOINT)
+        if endpoint:
+            _replace(folder / "ags_endpoint.json", json.dumps(endpoint, indent=1) + "\n")
 
     def _run(self, *command):
         """A user-administration command; /etc/passwd's lock held by another

@@ -127,6 +127,8 @@ if os.environ.get("CNN1D_LTI_CLIENT_ID"):
     lti.context_id = os.environ.get("CNN1D_LTI_CONTEXT_ID", "")
     lti.role_groups = {"instructor": INSTRUCTORS, "teaching_assistant": INSTRUCTORS,
                        "student": STUDENTS}
+    # each person's LMS id and the course's AGS endpoint, for grade passback
+    lti.records = os.environ.get("CNN1D_LTI_RECORDS", "/opt/tljh/lti")
 else:
     # Local Linux users (PAM, a small class); only the course's members may log in.
     c.JupyterHub.authenticator_class = "pam"
