@@ -534,6 +534,12 @@ def serve(args):
     service = FeedbackService(args.exchange, args.course, Ledger(args.state), None,
                               _secret(args), workers=args.workers, per_hour=args.per_hour,
                               poll=args.poll, due=parse_due(args.due))
+    if args.max_processes:
+        # the processes and threads the service's user may have at once: a cap
+        # the kernel holds on the service and everything it starts
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NPROC, (args.max_processes, args.max_processes))
     url = os.environ.get("JUPYTERHUB_SERVICE_URL")
 
     async def run():
@@ -579,6 +585,8 @@ def main(argv=None):
     p.add_argument("--budget", type=float, default=30.0,
                    help="seconds one grading may take before it is cut off")
     p.add_argument("--poll", type=float, default=1.0, help="seconds between two looks")
+    p.add_argument("--max-processes", type=int, default=512,
+                   help="processes the service's user may have (RLIMIT_NPROC; 0: unchanged)")
     p.add_argument("--due", action="append", metavar="ASSIGNMENT=DATE",
                    help="a due date, shown on the feedback (ISO, with time zone)")
 

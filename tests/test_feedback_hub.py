@@ -20,10 +20,10 @@ import grp
 import json
 import os
 import pwd
+import re
 import secrets
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,14 +35,8 @@ from course.course_id import COURSE_ID
 from course.flow import fill_answers, reference_answers
 from course.sample_class import answers_for
 from course.stages import get_stage
-from tests.test_jupyterhub import (  # Hub.formgrader is TEACHER's
-    TEACHER,
-    USER_ENV,
-    Hub,
-    _can_create_users,
-    _free_port,
-    _run,
-)
+from tests.hubrun import require_hub, running_hub
+from tests.test_jupyterhub import TEACHER, USER_ENV, Hub, _free_port, _run  # formgrader: TEACHER's
 
 ROOT = Path(__file__).resolve().parents[1]
 HUB = ROOT / "deploy" / "jupyterhub"
@@ -57,16 +51,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def hub():
-    reason = _can_create_users()
-    if reason:
-        pytest.skip(reason)
-    if not (USER_ENV / "bin" / "jupyterhub-singleuser").exists():
-        pytest.fail(f"no users' environment at {USER_ENV}: run "
-                    "`bash deploy/jupyterhub/setup.sh user-env` (.ci/run does)")
-    if not shutil.which("configurable-http-proxy"):
-        pytest.fail("configurable-http-proxy is not installed (.ci/run installs it)")
+    require_hub()
     work = Path(tempfile.mkdtemp(prefix="cnn1d-feedback-hub-"))
-    made_groups, made_users, proc = [], [], None
+    made_groups, made_users = [], []
     instructors, students = f"formgrade-{COURSE_ID}", f"nbgrader-{COURSE_ID}"
     try:
         os.chmod(work, 0o755)
@@ -94,7 +81,6 @@ def hub():
         for step in ("roles", "exchange", "course", "feedback"):
             subprocess.run(["bash", str(course / "deploy" / "jupyterhub" / "setup.sh"), step],
                            env=dict(os.environ, **paths), check=True, capture_output=True)
-        exchange = work / "exchange"
         state = work / "state"
         state.mkdir(mode=0o700)
         (state / "secret").write_text("feedback-hub-test-secret\n")
@@ -105,7 +91,7 @@ def hub():
             f"{token!r}}})\n"
             "c.JupyterHub.load_roles.append({'name': 'cnn1d-test', 'services': ['cnn1d-test'], "
             "'scopes': ['admin:users', 'admin:servers', 'access:servers', 'list:users', "
-            "'tokens', 'list:services', 'read:services']})\n")
+            "'tokens']})\n")
         port = _free_port()
         env = dict(os.environ, CNN1D_KIT=str(course), **paths,
                    CNN1D_SECRET_FILE=str(state / "secret"),
@@ -117,32 +103,11 @@ def hub():
                    CNN1D_FEEDBACK_URL=f"http://127.0.0.1:{_free_port()}",
                    CNN1D_FEEDBACK_PER_HOUR="2", CNN1D_FEEDBACK_BUDGET=str(BUDGET_S),
                    CNN1D_FEEDBACK_DUE="single_channel=2099-01-01T17:00:00+00:00")
-        log = open(state / "hub.log", "w")
-        proc = subprocess.Popen([str(Path(sys.executable).parent / "jupyterhub"), "-f",
-                                 str(state / "jupyterhub_config.py")], cwd=state, env=env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         client = Hub(f"http://127.0.0.1:{port}", token)
         client.log = state / "hub.log"
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if client.request("GET", "/hub/api/", timeout=5)[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert proc.poll() is None, client.log.read_text()[-3000:]
-            assert time.monotonic() < deadline, client.log.read_text()[-3000:]
-            time.sleep(0.5)
-        client.work, client.course, client.exchange = work, course, exchange
-        yield client
+        with running_hub(client, state / "jupyterhub_config.py", env, cwd=state):
+            yield client
     finally:
-        if proc is not None and proc.poll() is None:
-            os.killpg(proc.pid, 15)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, 9)
-                proc.wait(10)
         if os.environ.get("CNN1D_KEEP_HUB_LOG") and (work / "state" / "hub.log").exists():
             shutil.copy(work / "state" / "hub.log", os.environ["CNN1D_KEEP_HUB_LOG"])
         for user in made_users:
@@ -244,10 +209,13 @@ def test_feedback_within_a_minute_on_the_hub(hub):
         try:
             cmdline = (proc / "cmdline").read_bytes().split(b"\0")
             if b"course.feedback_service" in cmdline and b"serve" in cmdline:
-                serving.append(proc.stat().st_uid)
+                serving.append((proc.stat().st_uid, proc))
         except OSError:
             continue
-    assert serving == [pwd.getpwnam(SERVICE_USER).pw_uid], serving
+    assert [uid for uid, _ in serving] == [pwd.getpwnam(SERVICE_USER).pw_uid], serving
+    # with a cap on its user's processes, which its sandboxes count against
+    limits = (serving[0][1] / "limits").read_text()
+    assert re.search(r"Max processes\s+512\s+512", limits), limits
 
 
 def _token(hub, user):

@@ -20,6 +20,7 @@ from nbgrader.utils import notebook_hash
 
 from course.feedback_ledger import Ledger
 from course.feedback_service import (
+    DaskRunner,
     FeedbackService,
     LocalRunner,
     ServiceError,
@@ -32,6 +33,7 @@ from course.feedback_service import (
 from course.flow import fill_answers, reference_answers
 from course.sample_class import answers_for
 from course.stages import get_stage
+from tests.test_grade_assignment import cluster  # noqa: F401 - a fixture: scheduler, 2 workers
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGE = get_stage("single_channel")
@@ -211,3 +213,22 @@ def test_command_line_errors_are_clear(tmp_path, capsys):
     assert code == 2 and "--secret-file" in capsys.readouterr().err
     assert main(["submissions", "--state", str(tmp_path / "s")]) == 0
     assert json.loads(capsys.readouterr().out) == []
+
+
+def test_workers_on_a_dask_cluster_give_the_local_grades(tmp_path, exchange, cluster):  # noqa: F811
+    address, _ = cluster
+    runner = DaskRunner(address, budget=120)
+    service = FeedbackService(exchange, COURSE, Ledger(tmp_path / "state"), runner, SECRET,
+                              workers=2, per_hour=0, poll=0.2, check_owner=False)
+    service.start()
+    try:
+        _, wrong = submit(exchange, "ada", answers_for("unshared_dw", STAGE))
+        _, right = submit(exchange, "bob", reference_answers(STAGE))
+        assert "failed</td>" in wait_for(lambda: feedback_of(exchange, wrong))
+        assert "failed</td>" not in wait_for(lambda: feedback_of(exchange, right))
+    finally:
+        service.stop()
+        runner.close()
+    rows = service.ledger.rows()
+    assert [r["status"] for r in rows] == ["graded", "graded"]
+    assert regrade(service.ledger, LocalRunner(60), SECRET) == []   # same points locally
