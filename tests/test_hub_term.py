@@ -19,11 +19,15 @@ with configurable-http-proxy, configured through its CNN1D_* variables only:
   killed by the kernel's OOM killer inside that cgroup while the server lives
   on, and two busy processes are throttled to the CPU quota. The same
   allocation outside the hub, as the same user, succeeds (the check can fail).
+  A fork flood stops at the process cap; she cannot leave the cgroup or raise
+  its limits. An instructor's server has the instructors' limits.
 - **Idle culler**: a server nobody uses is stopped, its cgroup removed.
+- **Sizing**: deploy/README.md's measuring command, up to Validate of stage 1.
 
 Needs root (the hub makes Linux users), the users' environment
 (`bash deploy/jupyterhub/setup.sh user-env`) and configurable-http-proxy, as
-tests/test_jupyterhub.py does. About 2-3 minutes.
+tests/test_jupyterhub.py does. About 3 minutes (3 min 10 s at a load average
+of 20 on 2 cores).
 """
 
 import asyncio
@@ -158,6 +162,7 @@ def term():
                    CNN1D_LTI_JWKS_URL=platform.jwks_url,
                    CNN1D_LTI_CONTEXT_ID=platform.context["id"],
                    CNN1D_MEM_LIMIT=f"{MEM_LIMIT_MB}M", CNN1D_CPU_LIMIT=str(CPU_LIMIT),
+                   CNN1D_INSTRUCTOR_MEM_LIMIT="700M", CNN1D_INSTRUCTOR_CPU_LIMIT="1.5",
                    CNN1D_IDLE_TIMEOUT=str(IDLE_TIMEOUT), CNN1D_FEEDBACK="off",
                    CNN1D_LTI_RECORDS=str(work / "lti"))
         hub = Hub(url, token)
@@ -265,6 +270,11 @@ def test_the_first_lti_launch_makes_the_linux_user_in_the_group_of_the_course_ro
     # the LMS's Instructor is the course's instructor: formgrader opens
     status, body = hub.request("GET", f"/user/{TEACH}/formgrader/api/assignments")
     assert status == 200, (status, str(body)[-500:])
+    # each server in its own cgroup, with its role's limits
+    student, teacher = _server_cgroup(ADA), _server_cgroup(TEACH)
+    assert student.memory_events()["limit"] == MEM_LIMIT_MB << 20
+    assert teacher.memory_events()["limit"] == 700 << 20
+    assert set(student.folders.values()).isdisjoint(teacher.folders.values())
 
 
 def test_launches_that_must_not_let_anyone_in(term):

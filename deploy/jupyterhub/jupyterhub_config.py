@@ -149,6 +149,9 @@ else:
     c.JupyterHub.spawner_class = CgroupSpawner
 c.Spawner.mem_limit = os.environ.get("CNN1D_MEM_LIMIT", "1G")
 c.Spawner.cpu_limit = float(os.environ.get("CNN1D_CPU_LIMIT", "1"))
+# instructors grade in their servers (formgrader, `python -m course grade --workers N`)
+INSTRUCTOR_LIMITS = (os.environ.get("CNN1D_INSTRUCTOR_MEM_LIMIT", "4G"),
+                     float(os.environ.get("CNN1D_INSTRUCTOR_CPU_LIMIT", "2")))
 
 # Idle servers are stopped (jupyterhub-idle-culler, as TLJH does), freeing
 # their memory; a student's files stay.
@@ -203,6 +206,7 @@ def pre_spawn_hook(spawner):
         spawner.environment["CNN1D_GRADER_SECRET"] = SECRET_FILE.read_text().strip()
         # formgrader works only on a course root inside the server's root
         spawner.notebook_dir = str(KIT)
+        spawner.mem_limit, spawner.cpu_limit = INSTRUCTOR_LIMITS
 
 
 c.Spawner.pre_spawn_hook = pre_spawn_hook
