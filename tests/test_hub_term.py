@@ -534,3 +534,24 @@ def test_the_sizing_command_measures_a_student_server():
                      re.M), out
     with pytest.raises(KeyError):
         pwd.getpwnam("cnn1dmeasure")  # its throwaway user is gone
+
+
+def test_a_server_without_a_cgroup_does_not_start(monkeypatch):
+    """Where no cgroup can be made (none writable), CgroupSpawner refuses to
+    start the server rather than start it without limits; and without limits
+    configured, too."""
+    import types
+
+    monkeypatch.syspath_prepend(str(HUB))
+    import cnn1d_spawner
+
+    user = types.SimpleNamespace(name="t18nobody", url="/user/t18nobody/", server=None)
+    unlimited = cnn1d_spawner.CgroupSpawner(user=user)
+    with pytest.raises(RuntimeError, match="mem_limit"):
+        asyncio.run(unlimited.start())
+    monkeypatch.setattr(cnn1d_spawner.isolation, "_own_cgroups", lambda: {})
+    monkeypatch.setattr(cnn1d_spawner, "_own_cpu_cgroup", lambda: None)
+    spawner = cnn1d_spawner.CgroupSpawner(user=user, mem_limit="1G", cpu_limit=1.0)
+    with pytest.raises(RuntimeError, match="no cgroup for t18nobody's server"):
+        asyncio.run(spawner.start())
+    assert spawner.proc is None  # nothing was started
