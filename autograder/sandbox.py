@@ -312,7 +312,7 @@ class Sandbox:
 
     def stage_clock(self):
         """(seconds, what) used by the sandbox since the current stage's answer cells
-        began: cgroup CPU time, else wall-clock time."""
+        began: CPU time (cpu_seconds), else wall-clock time."""
         cpu0, wall0 = self.stage_started
         cpu = self.cpu_seconds()
         if cpu is not None and cpu0 is not None:
@@ -321,8 +321,13 @@ class Sandbox:
 
     def cpu_seconds(self):
         """CPU time of the whole sandbox so far (every process and thread, exited
-        ones included), from the kernel's cgroup accounting; None without one."""
-        return self.cgroup.cpu_seconds() if self.cgroup else None
+        ones included), from the kernel's cgroup accounting, else from its
+        accounting of the sandbox's processes (a grader that is not root)."""
+        if self.cgroup:
+            return self.cgroup.cpu_seconds()
+        if self.proc is None or self.proc.poll() is not None:
+            return None
+        return isolation.tree_cpu_seconds(self.proc.pid)
 
     def kill(self):
         if self.proc is not None:

@@ -498,8 +498,8 @@ def _reference_cpu_per_step(data, steps=None):
 def _training_clock(model):
     """A function giving (seconds, what) of the submission's training so far.
 
-    In a sandbox: the cgroup's CPU time since the stage's answer cells began
-    (every thread and process, however the training is scheduled: in the
+    In a sandbox: its CPU time since the stage's answer cells began (cgroup
+    or /proc; every thread and process, however the training is scheduled: in the
     answer cells, in a thread, left for later), else wall-clock time. In the
     notebook's own kernel: this thread's CPU time (the caller runs BLAS on one
     thread, as the sandbox does)."""
