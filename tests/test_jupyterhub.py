@@ -10,7 +10,8 @@ collects; the teaching assistant autogrades both in their own formgrader on the
 same course and gradebook (nbgrader's multi-instructor layout), the instructor
 generates the feedback, the assistant releases it, both students fetch it.
 
-The hostile student (bob) meanwhile tries each hole, as his Linux user: reading
+The hostile student (bob) meanwhile tries each hole from a notebook of his
+own server on the hub (its kernel, through the proxy): reading
 the course (sources, gradebook, submissions), the other student's home and
 inbound submission, planting folders in the exchange, submitting in ada's name
 and planting symbolic links to the instructors' files in the inbound folder;
@@ -25,6 +26,7 @@ Needs root (to create users) and the users' environment built by
 `bash deploy/jupyterhub/setup.sh user-env` (.ci/run does it); the test
 removes the users and groups it made. About a minute on an idle machine."""
 
+import asyncio
 import grp
 import json
 import os
@@ -277,9 +279,41 @@ def _home(user):
     return Path(pwd.getpwnam(user).pw_dir)
 
 
-def _cannot(user, *cmd):
-    peek = as_user(user, *cmd)
-    assert peek.returncode != 0 and not peek.stdout, (user, cmd, peek.stdout[:300])
+class KernelShell:
+    """Commands run from a kernel of ``user``'s server, through the hub and the
+    proxy: the user's own server, with the environment the hub gave it, as the
+    user's notebook or terminal runs them."""
+
+    def __init__(self, hub, user):
+        sys.path.insert(0, str(HUB))
+        try:
+            from measure_server import execute, kernel_channel
+        finally:
+            sys.path.remove(str(HUB))
+        self.hub, self.execute, self.loop = hub, execute, asyncio.new_event_loop()
+        self.kernel, self.ws = self.loop.run_until_complete(kernel_channel(
+            hub.url + f"/user/{user}", {"Authorization": f"token {hub.token}"}))
+        self.user = user
+
+    def __call__(self, *cmd, env=None):
+        code = ("import json, os, subprocess\n"
+                f"r = subprocess.run({list(cmd)!r}, capture_output=True, text=True, "
+                f"env={{**os.environ, **{env or {}!r}}}, cwd=os.path.expanduser('~'))\n"
+                "print(json.dumps([r.returncode, r.stdout, r.stderr]))")
+        out, error, _ = self.loop.run_until_complete(self.execute(self.ws, code, 300))
+        assert error is None, (self.user, cmd, error, out)
+        code, stdout, stderr = json.loads(out.strip().splitlines()[-1])
+        return subprocess.CompletedProcess(cmd, code, stdout, stderr)
+
+    def close(self):
+        self.ws.close()
+        self.hub.request("DELETE", f"/user/{self.user}/api/kernels/{self.kernel}")
+        self.loop.close()
+
+
+def _cannot(shell, *cmd):
+    peek = shell(*cmd)
+    assert peek.returncode != 0 and not peek.stdout, (cmd, peek.stdout[:300])
 
 
 def _scores(hub, user=TEACHER):
@@ -328,35 +362,32 @@ def test_a_class_on_jupyterhub(hub):
         hub.student(student, "submit")
     ada_entry = next(p for p in inbound.iterdir() if p.name.startswith(ADA + "+"))
 
-    # --- the hostile student, in his terminal -------------------------------------
+    # --- the hostile student, from his notebook on the hub --------------------------
+    bob = KernelShell(hub, BOB)
     source = course / "source" / STAGE.name / STAGE.notebook
     for path in (course, source, course / "gradebook.db", course / "solutions",
                  _home(ADA), _home(ADA) / STAGE.name / STAGE.notebook, inbound):
-        _cannot(BOB, "ls", str(path))
-        _cannot(BOB, "cat", str(path))
+        _cannot(bob, "ls", str(path))
+        _cannot(bob, "cat", str(path))
     # (ada's inbound folder ends in 72 random bits and inbound/ cannot be listed:
     # bob cannot name it)
     # his role's configuration is his to read, without reading the course
-    assert as_user(BOB, "cat", str(hub.roles / "student" / "nbgrader_config.py")).returncode == 0
+    assert bob("cat", str(hub.roles / "student" / "nbgrader_config.py")).returncode == 0
     # the course's exchange folders are the instructors' own
     for cmd in (("mkdir", str(hub.exchange / COURSE / "outbound" / "extra")),
                 ("rm", "-rf", str(hub.exchange / COURSE / "outbound" / STAGE.name)),
                 ("mv", str(hub.exchange / COURSE), str(hub.exchange / "moved"))):
-        assert as_user(BOB, *cmd).returncode != 0, cmd
+        assert bob(*cmd).returncode != 0, cmd
     assert (hub.exchange / COURSE / "outbound" / STAGE.name / STAGE.notebook).exists()
     # submit in ada's name: nbgrader's shared exchange lets it through ...
-    forged = as_user(BOB, "nbgrader", "submit", STAGE.name, f"--course={COURSE}",
-                     f"--student={ADA}", env={
-                         "JUPYTER_CONFIG_PATH": str(hub.roles / "student"),
-                         "CNN1D_COURSE_ID": COURSE, "CNN1D_EXCHANGE": str(hub.exchange)})
+    forged = bob("nbgrader", "submit", STAGE.name, f"--course={COURSE}", f"--student={ADA}")
     assert forged.returncode == 0, forged.stderr[-2000:]
     # ... and links to the instructors' files, as his own newer submissions
     later = f"{BOB}+{STAGE.name}+2099-01-01 00:00:0{{}}.000000 UTC+x"
-    assert as_user(BOB, "ln", "-s", str(source.parent),
-                   str(inbound / later.format(1))).returncode == 0
+    assert bob("ln", "-s", str(source.parent), str(inbound / later.format(1))).returncode == 0
     nested = inbound / later.format(2)
-    assert as_user(BOB, "mkdir", str(nested)).returncode == 0
-    assert as_user(BOB, "ln", "-s", str(source), str(nested / STAGE.notebook)).returncode == 0
+    assert bob("mkdir", str(nested)).returncode == 0
+    assert bob("ln", "-s", str(source), str(nested / STAGE.notebook)).returncode == 0
 
     # collect refuses all three, says so, and collects the genuine submissions
     result = hub.formgrader(f"assignment/{STAGE.name}/collect", ok=False)
@@ -397,8 +428,8 @@ def test_a_class_on_jupyterhub(hub):
     strays = [str(p) for p in course.rglob("*") if not p.is_symlink() and p.stat().st_gid != gid]
     assert not strays, strays[:10]
     graded = next((course / "autograded" / ADA / STAGE.name).glob("*.ipynb"))
-    _cannot(BOB, "cat", str(graded))
-    _cannot(BOB, "cat", str(next((course / "feedback" / ADA).rglob("*.html"))))
+    _cannot(bob, "cat", str(graded))
+    _cannot(bob, "cat", str(next((course / "feedback" / ADA).rglob("*.html"))))
     # weakened: folders open to others, as a plain clone has them, show what the
     # folders' modes hold back (nbgrader makes its files readable by all)
     folders = [graded.parents[i] for i in range(len(graded.relative_to(course).parts))]
@@ -406,7 +437,7 @@ def test_a_class_on_jupyterhub(hub):
     try:
         for folder in folders:
             os.chmod(folder, modes[folder] | 0o005)
-        assert as_user(BOB, "cat", str(graded)).returncode == 0
+        assert bob("cat", str(graded)).returncode == 0
     finally:
         for folder in folders:
             os.chmod(folder, modes[folder] & 0o7777)
@@ -439,6 +470,7 @@ def test_a_class_on_jupyterhub(hub):
         "nbgrader.server_extensions.formgrader": True}}}))
     os.chmod(stock.parent, 0o755)
     assert "nbgrader.server_extensions.formgrader" in _enabled_as(BOB, stock.parent)
+    bob.close()
     hub.stop(BOB)
     os.chmod(student_role, 0o700)
     try:
