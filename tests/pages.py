@@ -166,13 +166,13 @@ def open_formgrader(page, lab):
 
 
 def open_assignment_list(page, lab):
-    """Nbgrader -> Assignment List in JupyterLab; returns its panel once the
-    lists are loaded."""
+    """Nbgrader -> Assignment List in JupyterLab; returns the page once its
+    lists (``#released_assignments_list``, ``#fetched_assignments_list``,
+    ``#submitted_assignments_list``) are shown."""
     open_lab(page, lab)
     nbgrader_menu(page, "Assignment List")
-    panel = page.locator("#assignment-list, .nbgrader-AssignmentList, #assignments").first
-    page.locator("#released_assignments_list, #fetched_assignments_list").first.wait_for()
-    return panel
+    page.locator("#released_assignments_list").wait_for()
+    return page
 
 
 def open_submission(page, lab, assignment, student, notebook=None):
