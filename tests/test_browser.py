@@ -22,7 +22,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -32,24 +31,19 @@ from pathlib import Path
 import nbformat
 import pytest
 
-sync_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 
 from course import flow  # noqa: E402
 from course.sample_class import answers_for  # noqa: E402
 from course.stages import get_stage  # noqa: E402
-from tests import docblocks  # noqa: E402
+from tests import docblocks, pages  # noqa: E402
+from tests.pages import TIMEOUT_MS, free_port  # noqa: E402 - any one wait; Validate gets 90 s
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "tests" / "artifacts"
 STAGE = get_stage("single_channel")
-# The machine's network is closed: no background connections, no update checks.
-CHROMIUM_ARGS = ["--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
-TIMEOUT_MS = 30_000  # any one wait; Validate gets 90 s
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium "
+pytestmark = pytest.mark.skipif(not pages.CHROMIUM.exists(), reason="no /usr/bin/chromium "
                                 "(apt-get install chromium; .ci/run does)")
 
 
@@ -61,21 +55,10 @@ def screenshot(page, name, full_page=False):
     return path
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as p:
-        # launch() gives chromium a new, empty profile (--user-data-dir) of its own
-        # and runs it headless with --no-sandbox.
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                    args=CHROMIUM_ARGS)
+    with pages.chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
