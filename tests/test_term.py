@@ -111,7 +111,8 @@ def with_written_answers(nb, text):
 
 
 def gradebook(kit):
-    """{student: (score, late penalty)} of stage 1 in gradebook.db."""
+    """{student: (score, late penalty)} of stage 1 in gradebook.db (nbgrader's score
+    is before the penalty)."""
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{kit / 'gradebook.db'}") as gb:
@@ -354,8 +355,8 @@ def test_every_student_has_a_grade_and_the_reference_full_marks(term):
 
 def test_the_late_student_loses_the_policys_share_and_keeps_it_on_a_regrade(term):
     score, penalty = term.seen["after autograde"]["t17bob"]
+    assert score == full_marks()
     assert penalty == pytest.approx(0.2 * full_marks())  # 10 % a started day, 2 days
-    assert score == pytest.approx(full_marks() - penalty)
     assert term.seen["after regrade"]["t17bob"] == term.seen["after formgrader"]["t17bob"]
 
 
@@ -388,7 +389,14 @@ def test_the_canvas_csv_lands_on_canvas_s_columns_cell_by_cell(term):
     by_login = {r[3] or r[0]: r for r in rows[2:]}
     grades = term.seen["after regrade"]
     for login in ("t17ada", "t17bob", "t17carol", "t17dave", "t17mallory", "joerg"):
-        assert float(by_login[login][col]) == pytest.approx(grades[login][0]), login
+        score, penalty = grades[login]
+        assert float(by_login[login][col]) == pytest.approx(score - penalty), login
+    assert float(by_login["t17bob"][col]) == pytest.approx(0.8 * full_marks())
+    # lateness beside the import, never a column of it
+    late = {r["login"]: r for r in csv.DictReader(
+        io.StringIO((term.kit / "canvas_late.csv").read_text("utf-8-sig")))}
+    assert late["t17bob"]["status"] == "late" and late["t17ada"]["status"] == "on time"
+    assert late["t17eve"]["status"] == "excused"
     assert by_login["t17eve"][col] == "EX"
     assert "Student, Test" in by_login
 
@@ -404,8 +412,7 @@ def test_ci_grades_the_same_submissions_to_the_same_points(term):
     by_student = {s["student"]: s for s in term.seen["ci"]["submissions"]}
     grades = term.seen["after autograde"]
     for student in ("t17ada", "t17carol", "t17mallory", "t17eve", "joerg"):
-        assert by_student[student]["score"] == pytest.approx(
-            grades[student][0] + grades[student][1]), student  # before the late penalty
+        assert by_student[student]["score"] == pytest.approx(grades[student][0]), student
     dave = by_student["t17dave"]
     assert dave["score"] == 0 and dave["checks"], "the broken file has a result that says so"
     assert any(not c["passed"] and c["message"] for c in dave["checks"])
