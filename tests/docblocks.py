@@ -169,7 +169,14 @@ def link_venv(venv, target):
         if entry.name == "bin":
             (target / "bin").mkdir()
             for script in entry.iterdir():
-                (target / "bin" / script.name).symlink_to(script)
+                link = target / "bin" / script.name
+                if script.name.startswith("python"):
+                    # the interpreter runs as ``venv``'s own (sys.prefix there),
+                    # as the console scripts do through their #! line
+                    link.write_text(f'#!/bin/sh\nexec "{script}" "$@"\n')
+                    link.chmod(0o755)
+                else:
+                    link.symlink_to(script)
         elif entry.is_file() and not entry.is_symlink():
             shutil.copy2(entry, target / entry.name)
         else:
