@@ -8,8 +8,8 @@ What the test adds to the blocks, and why:
 - the clone's `.venv` is this checkout's, linked before `make build`, so the
   test does not download the kit's packages again (`make build` still runs);
 - the passwords `passwd` asks for are typed on its standard input;
-- the hub listens on a free loopback port (`CNN1D_HUB_URL`, which the hub's
-  configuration reads), as tests may only use loopback addresses;
+- the hub listens on a free loopback port over HTTPS (`CNN1D_HUB_URL`, which
+  the hub's configuration reads), as tests may only use loopback addresses;
 - the student's submission is made with nbgrader's commands as that user.
 
 It refuses to run on a host that already holds a course at /srv/cnn1d or the
@@ -19,6 +19,7 @@ block's users, and removes what it made. Slow (2-4 minutes); root only.
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -54,13 +55,13 @@ pytestmark = [
 ]
 
 
-def wait_for_url(url, proc, log, timeout=90):
+def wait_for_url(url, proc, log, timeout=120, context=None):
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
             raise AssertionError(f"exited with {proc.returncode}:\n{Path(log).read_text()[-4000:]}")
         try:
-            with urllib.request.urlopen(url, timeout=5) as r:
+            with urllib.request.urlopen(url, timeout=5, context=context) as r:
                 return r.status, r.read().decode()
         except OSError:
             if time.monotonic() > deadline:
@@ -122,16 +123,20 @@ def run_host(root, tmp, seen, procs):
             root.run(command)
     assert Path(root.cwd) == COURSE
 
-    # the hub, on loopback
+    # the hub, on loopback, over HTTPS with the certificate the block made (its
+    # name is the host's: the chain is checked, not the name)
     port = pages.free_port()
     log = tmp / "hub.log"
-    hub_env = dict(root.env, CNN1D_HUB_URL=f"http://127.0.0.1:{port}",
+    tls = ssl.create_default_context(cafile="/opt/tljh/state/ssl/fullchain.pem")
+    tls.check_hostname = False
+    hub_env = dict(root.env, CNN1D_HUB_URL=f"https://127.0.0.1:{port}",
                    CNN1D_HUB_API_URL=f"http://127.0.0.1:{pages.free_port()}",
                    CNN1D_PROXY_API_URL=f"http://127.0.0.1:{pages.free_port()}")
     with open(log, "w") as out:
         proc = docblocks.Shell(root.cwd, hub_env).start(hub, out)
     procs.append(proc)
-    seen["login page"] = wait_for_url(f"http://127.0.0.1:{port}/hub/login", proc, log)
+    seen["login page"] = wait_for_url(f"https://127.0.0.1:{port}/hub/login", proc, log,
+                                      context=tls)
     stop(proc)
 
     # 2. a stage released to the exchange setup.sh made; ada fetches and submits
