@@ -379,6 +379,14 @@ def test_a_class_on_jupyterhub(hub):
                 ("mv", str(hub.exchange / COURSE), str(hub.exchange / "moved"))):
         assert bob(*cmd).returncode != 0, cmd
     assert (hub.exchange / COURSE / "outbound" / STAGE.name / STAGE.notebook).exists()
+    # weakened: without its sticky bit the exchange root lets him move the course away
+    os.chmod(hub.exchange, 0o777)
+    try:
+        assert bob("mv", str(hub.exchange / COURSE), str(hub.exchange / "moved")).returncode == 0
+    finally:
+        if (hub.exchange / "moved").exists():
+            os.rename(hub.exchange / "moved", hub.exchange / COURSE)
+        os.chmod(hub.exchange, 0o1777)
     # submit in ada's name: nbgrader's shared exchange lets it through ...
     forged = bob("nbgrader", "submit", STAGE.name, f"--course={COURSE}", f"--student={ADA}")
     assert forged.returncode == 0, forged.stderr[-2000:]
