@@ -36,12 +36,12 @@ from course.flow import fill_answers, reference_answers
 from course.sample_class import answers_for
 from course.stages import get_stage
 from tests.hubrun import require_hub, running_hub
-from tests.test_jupyterhub import TEACHER, USER_ENV, Hub, _free_port, _run  # formgrader: TEACHER's
+from tests.test_jupyterhub import USER_ENV, Hub, _free_port, _run
 
 ROOT = Path(__file__).resolve().parents[1]
 HUB = ROOT / "deploy" / "jupyterhub"
 STAGE = get_stage("single_channel")
-ADA, BOB, MALLORY = "c1fada", "c1fbob", "c1fmal"
+TEACHER, ADA, BOB, MALLORY = "c1fteach", "c1fada", "c1fbob", "c1fmal"
 SERVICE_USER = "c1dfeedback"
 BUDGET_S, MINUTE = 20, 60.0
 HANG = "\n\nSimpleConv1d.forward = lambda self, x: [0 for _ in iter(int, 1)]\n"
@@ -156,8 +156,11 @@ def service_api(hub, token, path):
 def test_feedback_within_a_minute_on_the_hub(hub):
     for user in (TEACHER, ADA, BOB, MALLORY):
         hub.start(user)
-    hub.formgrader(f"assignment/{STAGE.name}/assign")
-    hub.formgrader(f"assignment/{STAGE.name}/release")
+    for step in ("assign", "release"):
+        status, body = hub.request("POST", f"/user/{TEACHER}/formgrader/api/assignment/"
+                                   f"{STAGE.name}/{step}", {}, timeout=600)
+        assert status == 200 and isinstance(body, dict) and body.get("success", True), (
+            step, status, str(body)[-1000:])
     for user in (ADA, BOB, MALLORY):
         hub.student(user, "fetch")
 

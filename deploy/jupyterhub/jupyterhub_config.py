@@ -219,7 +219,6 @@ c.Spawner.pre_spawn_hook = pre_spawn_hook
 # instructors' group: it lists the course's inbound/ and writes its feedback/
 # as `setup.sh exchange` lays them out. CNN1D_FEEDBACK=off leaves it out.
 if os.environ.get("CNN1D_FEEDBACK", "on") != "off":
-    import grp as _grp
     import pwd as _pwd
 
     FEEDBACK_USER = os.environ.get("CNN1D_FEEDBACK_USER", "cnn1d-feedback")
@@ -247,12 +246,7 @@ if os.environ.get("CNN1D_FEEDBACK", "on") != "off":
         "cwd": _feedback_home,
         "oauth_no_confirm": True,
     })
-    # the instructors' page (the service itself lets in only formgrade-<course>)
-    try:
-        _teachers = sorted(set(_grp.getgrnam(INSTRUCTORS).gr_mem) - {FEEDBACK_USER})
-    except KeyError:
-        _teachers = []
-    c.JupyterHub.load_roles.append({
-        "name": "cnn1d-feedback-instructors", "users": _teachers,
-        "scopes": ["access:services!service=cnn1d-feedback"],
-    })
+    # every user may reach the service through the hub (instructors made at
+    # their first LTI launch included); its pages let in only the members of
+    # formgrade-<course>, and a student gets 403
+    c.JupyterHub.extra_user_scopes.add("access:services!service=cnn1d-feedback")
