@@ -80,9 +80,26 @@ def _tar(path, folders, base):
 
 
 def _untar(path, dest):
+    """Unpack our own archive over ``dest`` as root, with owners and modes (setgid
+    and sticky bits included), never writing through a symbolic link found in
+    ``dest``: a student owns their folders in the exchange and could have
+    replaced a file of theirs with a link to /etc/shadow since the backup."""
+    dest = os.path.realpath(dest)
+    kwargs = {"filter": "fully_trusted"} if hasattr(tarfile, "fully_trusted_filter") else {}
     with tarfile.open(path) as tar:
-        kwargs = {"filter": "fully_trusted"} if hasattr(tarfile, "fully_trusted_filter") else {}
-        tar.extractall(dest, numeric_owner=True, **kwargs)  # our own archive: owners, modes
+        for member in tar.getmembers():
+            target = os.path.normpath(os.path.join(dest, member.name))
+            # no link on the way (a link in the archive replaces the one in place:
+            # only its folder must be link-free)
+            path = os.path.dirname(target) if member.issym() else target
+            where = os.path.realpath(path)
+            if where != path or os.path.commonpath([dest, where]) != dest:
+                raise BackupError(
+                    f"restore stopped at {target}: it leads to {where} through a symbolic "
+                    "link made there since the backup. Look at it, "
+                    f"remove the link (`rm {target}`, or the folder holding it), and restore "
+                    "again; what was restored so far stays")
+            tar.extract(member, dest, numeric_owner=True, **kwargs)
 
 
 def _backups(to):

@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import tarfile
 import time
 
 import pytest
@@ -137,3 +138,25 @@ def test_restore_refuses_an_incomplete_backup(course, capsys):
                         "--course", str(course), "--exchange", str(exchange)])
     assert code == 1
     assert "not a complete backup" in capsys.readouterr().err
+
+
+def test_restore_never_writes_through_a_link_planted_since_the_backup(course, capsys):
+    """A student owns their folder in the exchange: after a backup they can swap
+    their notebook for a link to a file of root's. A restore runs as root."""
+    course, exchange, to = course
+    backup.create(course, exchange, to, keep=3)
+    entry = next((exchange / COURSE_ID / "inbound").iterdir())
+    victim = to.parent / "shadow"  # stands for /etc/shadow
+    victim.write_text("root's own")
+    (entry / "single_channel.ipynb").unlink()
+    (entry / "single_channel.ipynb").symlink_to(victim)
+    code = backup.main(["restore", str(to / "latest"), "--course", str(course),
+                        "--exchange", str(exchange)])
+    assert code == 1
+    assert "through a symbolic link made there since the backup" in capsys.readouterr().err
+    assert victim.read_text() == "root's own"
+    # weakened: tarfile's own extraction, as root, writes through it
+    with tarfile.open(to / "latest" / "exchange.tar.gz") as tar:
+        kwargs = {"filter": "fully_trusted"} if hasattr(tarfile, "fully_trusted_filter") else {}
+        tar.extractall(exchange, numeric_owner=True, **kwargs)
+    assert victim.read_text() == "{}"
