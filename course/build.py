@@ -253,7 +253,7 @@ def build_source(root=ROOT, check=False, stages=None):
             changed.append(path)
             if not check:
                 path.write_text(after)
-        if stage.written:
+        if stage.written and (Path(root) / "docs").is_dir():  # not in a scratch course
             page = Path(root) / RUBRICS.relative_to(ROOT) / f"{stage.name}.md"
             text = rubric_page(nb, stage)
             if not page.exists() or page.read_text() != text:

@@ -16,16 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-# The students' loaders (course/cnn1d_helpers.py, copied beside the training notebook) hold the
+# The students' loaders (course/cnn1d_data.py, copied beside the training notebook) hold the
 # generation and split logic; this module wraps them for the instructor's side (caching, the
 # kit's file location, the IDX reader).
-from course.cnn1d_helpers import (  # noqa: F401 - Dataset and MNIST784_SHA256 re-exported
+from course.cnn1d_checks import check_int
+from course.cnn1d_data import (  # noqa: F401 - Dataset and MNIST784_SHA256 re-exported
     MNIST784_SHA256,
     Dataset,
-    check_int,
     make_mnist1d,
 )
-from course.cnn1d_helpers import load_mnist784 as _load_mnist784
+from course.cnn1d_data import load_mnist784 as _load_mnist784
 
 DATASETS = ("mnist1d", "mnist")
 

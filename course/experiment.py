@@ -1,33 +1,40 @@
 """Stage 5's experiment: which model, which recipe, on which data, over several seeds.
 
-``python -m course experiment`` trains, for every seed (default 0, 1, 2):
+``python -m course experiment`` trains, for every seed (default 0 to 4):
 
-- on **MNIST-1D**: logistic regression, an MLP (100-100) and the paper's CNN,
-  each with the **paper's recipe** (Adam 1e-2, batches of 100, 6000 steps,
-  constant rate) and with **ours** (the same plus a cosine learning-rate decay
-  and random shifts of up to 2 samples);
+- on **MNIST-1D** (3500 training signals, reshuffled every epoch, and a
+  validation set of 500): logistic regression, a plain MLP (100-100), the
+  paper's MLP (``MLP residual``: h2 = h1 + relu(W2 h1)) and the paper's CNN,
+  each with four recipes crossing the two changes of ours: the **paper's**
+  (Adam 1e-2, batches of 100, 6000 steps, constant rate), **paper + cosine**,
+  **paper + shifts** (random shifts of up to 2 samples) and **ours** (both);
+- in **the paper's setting**: all 4000 training signals, batches taken in their
+  stored order (``FixedOrder``), the paper's recipe, no validation set;
 - on **MNIST-1D with its positions shuffled** (one fixed permutation of the 40
-  samples, the same for every signal): the same three models, paper's recipe;
-- on the **MNIST subset flattened to 784**: the same three models (the CNN is
-  the dilated one of ``course/train.py``) with the MNIST preset's recipe
+  samples, the same for every signal): the four models, paper's recipe;
+- on the **MNIST subset flattened to 784**: logistic regression, the plain MLP
+  and the dilated CNN of ``course/train.py``, with the MNIST preset's recipe
   (Adam 2e-3, cosine, batches of 50, 1200 steps).
 
-Every model trains on the training set minus a validation set of 500
-(``train_val_split``, seed 0); it reports the validation accuracy (what a
-choice is made on) and the test accuracy (looked at once, for the table).
+It reports the validation accuracy (what a choice is made on) and the test
+accuracy (looked at once, at the end of the notebook) with its binomial
+standard error, and the paired differences of ``COMPARISONS`` seed by seed.
 Results go to ``course/data/experiment.json`` (shipped beside the training
-notebook, which shows it) and a Markdown table to ``docs/experiment.md``.
+notebook, which shows it) and Markdown tables to ``docs/experiment.md``.
+Seeds run in separate processes are joined with ``--merge``.
 """
 
 import json
 import os
 import platform
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from course.cnn1d_helpers import Layer, train_val_split
+from course.cnn1d_data import train_val_split
+from course.cnn1d_layer import Layer
 from course.datasets import load_dataset
 from solutions import Flatten, Linear, ReLU, Scratch1dCNNClassifier, shift_and_noise
 
@@ -318,29 +325,37 @@ def write(results, meta, json_path=JSON_PATH, md_path=MD_PATH):
 
 
 def main(seeds=(0, 1, 2, 3, 4), json_path=JSON_PATH, md_path=MD_PATH, only=None, steps=None,
-         log=print):
+         log=print, models=None):
     """Run the experiment; write the JSON and the Markdown. ``only`` keeps the runs whose
-    data set is in it; ``steps`` overrides every recipe's number of steps (smoke tests)."""
+    data set is in it, ``models`` those of these models; ``steps`` overrides every recipe's
+    number of steps (smoke tests). The runs so far are also written, after each one, to a
+    file in the temporary folder (its path is logged first), so that a process stopped early
+    leaves what it finished; it is removed at the end."""
     start = time.perf_counter()
     results, cache = [], {}
+    partial = Path(tempfile.gettempdir()) / f"cnn1d-experiment-{os.getpid()}.partial.json"
+    log(f"runs so far: {partial}")
     for name, model, recipe in RUNS:
-        if only and name not in only:
+        if (only and name not in only) or (models and model not in models):
             continue
         if name not in cache:
             cache[name] = load(name)
         for seed in seeds:
             r = run_one(name, model, recipe, seed, cache[name], steps=steps)
             results.append(r)
+            partial.write_text(json.dumps(results) + "\n")
             val = "-" if r["val_acc"] is None else f"{r['val_acc']:.3f}"
             log(f"{name:<26} {model:<12} {recipe:<14} seed {seed}: val {val} "
-                f"test {r['test_acc']:.3f} ({r['seconds']:.1f} s)", flush=True)
+                f"test {r['test_acc']:.3f} ({r['seconds']:.1f} s)")
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores",
             "threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
             "dtype": "float32", "seeds": list(seeds), "n_val": N_VAL, "n_test": N_TEST,
             "command": COMMAND, "minutes": round((time.perf_counter() - start) / 60, 1),
             "published": PUBLISHED, "published_shuffled": PUBLISHED_SHUFFLED}
-    return write(results, meta, json_path, md_path)
+    out = write(results, meta, json_path, md_path)
+    partial.unlink(missing_ok=True)
+    return out
 
 
 def merge(paths, json_path=JSON_PATH, md_path=MD_PATH):

@@ -15,7 +15,7 @@ order, leaving out the objects students write in stage 5 (``MaxPool1d``,
 classifier is given, is in) and the stage-1/3 loop versions of the
 convolution. Relative imports are dropped: the names they bring in are
 either defined earlier in the generated file or come from the students'
-helper module ``cnn1d_helpers`` (where ``solutions`` gets them too).
+modules ``cnn1d_checks`` and ``cnn1d_layer`` (where ``solutions`` gets them too).
 
 ``write_reference_module()`` writes the file (``python -m course.reference_module``
 does the same); ``reference_differences()`` says whether the committed file
@@ -31,7 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_PATH = ROOT / "course" / "cnn1d_reference.py"
-HELPERS = "cnn1d_helpers"
+#: The students' modules the reference imports from (their canonical copies are in course/).
+HELPERS = ("cnn1d_checks", "cnn1d_layer")
 
 #: The names students write in stage 5: never in the reference module.
 GRADED_NAMES = ("MaxPool1d", "Flatten", "Scratch1dCNNClassifier")
@@ -113,8 +114,14 @@ def _comment(text, width=99):
 
 
 def _helper_names():
-    helpers = importlib.import_module(f"course.{HELPERS}")
-    return {name for name in vars(helpers) if not name.startswith("__")}
+    """{name: module} of what the students' modules HELPERS define."""
+    names = {}
+    for module in HELPERS:
+        helpers = importlib.import_module(f"course.{module}")
+        names.update({name: module for name, value in vars(helpers).items()
+                      if not name.startswith("__") and getattr(value, "__module__", None)
+                      in (f"course.{module}", None)})
+    return names
 
 
 def reference_source():
@@ -124,7 +131,7 @@ def reference_source():
     ------
     ReferenceModuleError
         A relative import names something neither defined in the file nor
-        offered by ``cnn1d_helpers``; an import hides inside a function; two
+        offered by the HELPERS modules; an import hides inside a function; two
         modules define the same name; or a graded name would be released.
     """
     helper_names = _helper_names()
@@ -167,7 +174,8 @@ def reference_source():
                     raise ReferenceModuleError(
                         f"{rel} imports {alias.name} from {'.' * node.level}{node.module or ''},"
                         f" which is neither defined earlier in the reference module nor in "
-                        f"{HELPERS}; add its module to MODULES (before {module_name})")
+                        f"{', '.join(HELPERS)}; add its module to MODULES (before "
+                        f"{module_name})")
                 continue
             if isinstance(node, ast.Import | ast.ImportFrom):
                 text = _statement_source(lines, node)
@@ -184,7 +192,8 @@ def reference_source():
                     raise ReferenceModuleError(f"{name} is defined both in {defined[name]} and "
                                                f"in {module_name}")
                 if name in from_helpers:
-                    raise ReferenceModuleError(f"{rel} redefines {name} from {HELPERS}")
+                    raise ReferenceModuleError(f"{rel} redefines {name} from "
+                                               f"{helper_names[name]}")
                 defined[name] = module_name
             parts.append(_statement_source(lines, node))
         rule = "# " + "=" * 74
@@ -205,7 +214,10 @@ def reference_source():
     helpers_used = sorted(from_helpers & used, key=_member_key)
     imports = "\n".join(sorted(stdlib, key=_import_key))
     imports += "\n\n" + "\n".join(sorted(third_party, key=_import_key))
-    imports += f"\nfrom {HELPERS} import (\n" + "".join(f"    {n},\n" for n in helpers_used) + ")"
+    for module in HELPERS:
+        mine = [n for n in helpers_used if helper_names[n] == module]
+        if mine:
+            imports += f"\nfrom {module} import (\n" + "".join(f"    {n},\n" for n in mine) + ")"
     public = sorted((n for n in defined if not n.startswith("_")), key=str.lower)
     contents = textwrap.fill(", ".join(public), 76, subsequent_indent="")
     header = HEADER.format(contents=contents)

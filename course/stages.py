@@ -62,8 +62,10 @@ class Stage:
     title: str
     answers: tuple
     checks: tuple
-    # Files copied from course/ into the stage folder (released to students).
-    assets: tuple = ("cnn1d_helpers.py",)
+    # Files copied from course/ into the stage folder (released to students): the helper
+    # modules the stage uses, one per concept, and its data.
+    assets: tuple = ("cnn1d_helpers.py", "cnn1d_checks.py", "cnn1d_layer.py", "cnn1d_figures.py",
+                     "cnn1d_conv_figures.py")
     # Wall-clock budget for running the whole solution notebook, in seconds.
     time_budget: float = 60.0
     graded_names: tuple = field(default=())
@@ -215,7 +217,9 @@ STAGES = (
                   "(MNIST-1D's generator, secret templates): its test accuracy, within a time "
                   "budget", timeout=300.0),
         ),
-        assets=("cnn1d_helpers.py", "cnn1d_reference.py", "data/mnist784_5k.npz",
+        assets=("cnn1d_helpers.py", "cnn1d_checks.py", "cnn1d_layer.py", "cnn1d_figures.py",
+                "cnn1d_data.py", "cnn1d_training_figures.py", "cnn1d_experiment.py",
+                "cnn1d_reference.py", "data/mnist784_5k.npz",
                 "data/experiment.json", "data/ecg_mitdb208.npz"),
         time_budget=180.0,
         graded_names=("MaxPool1d", "Flatten", "Scratch1dCNNClassifier"),

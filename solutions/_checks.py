@@ -2,11 +2,11 @@
 
 Every error a user can make is answered by a ``TypeError`` or ``ValueError``
 that names the argument, the value it got and what was expected. The
-definitions live in the students' helper module, ``course/cnn1d_helpers.py``,
+definitions live in the students' module of checks, ``course/cnn1d_checks.py``,
 so that reference and student code raise the same messages.
 """
 
-from course.cnn1d_helpers import (  # noqa: F401 - re-exported
+from course.cnn1d_checks import (  # noqa: F401 - re-exported
     _describe,
     as_float_array,
     check_choice,

@@ -11,6 +11,7 @@ import importlib.util
 import re
 
 import matplotlib
+import nbformat
 import numpy as np
 import pytest
 
@@ -18,6 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from course import cnn1d_helpers as helpers  # noqa: E402
+from course.build import ROOT  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -152,12 +154,41 @@ def _all_plots():
             x, {"conv 1": rng.normal(size=(4, 6))}),
         "plot_confusion_matrix": lambda: helpers.plot_confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2]),
         "plot_published_comparison": lambda: helpers.plot_published_comparison({"ours": 0.9}),
+        "plot_val_vs_test": lambda: helpers.plot_val_vs_test({"runs": [
+            {"dataset": "mnist1d", "model": "CNN", "recipe": recipe, "seed": seed,
+             "val_acc": 0.9 + seed / 100, "test_acc": 0.92 - seed / 200}
+            for recipe in ("paper", "ours") for seed in range(3)]}),
     }
 
 
 def test_every_plot_function_is_covered():
-    plots = {name for name in dir(helpers) if name.startswith("plot_")}
+    import importlib
+
+    plots = set()
+    for module in ("cnn1d_conv_figures", "cnn1d_training_figures"):
+        mod = importlib.import_module(f"course.{module}")
+        plots |= {name for name in dir(mod) if name.startswith("plot_")}
     assert plots == set(_all_plots())
+    assert plots <= {n for names in helpers.MOVED.values() for n in names}   # still importable
+
+
+def test_the_helper_module_is_small_and_each_stage_carries_what_it_uses():
+    """Issue 20, item 15: one small module a concept; cnn1d_helpers.py keeps only the
+    environment check and the self-check."""
+    import ast
+
+    from course.stages import STAGES
+
+    tree = ast.parse((ROOT / "course" / "cnn1d_helpers.py").read_text())
+    functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    assert functions == {"check_environment", "self_check", "__getattr__"}
+    for stage in STAGES:
+        setup = next(c for c in nbformat.read(ROOT / "source" / stage.name / stage.notebook,
+                                              as_version=4).cells if c.id == "setup").source
+        imported = set(re.findall(r"^from (cnn1d_\w+) import", setup, re.M)) - {"cnn1d_helpers"}
+        carried = {a[:-3] for a in stage.assets if a.endswith(".py")}
+        assert imported <= carried, (stage.name, imported - carried)
+        assert "cnn1d_helpers" in carried and all(f"{m}.py" in setup for m in imported)
 
 
 @pytest.mark.parametrize("name", sorted(_all_plots()))

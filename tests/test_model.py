@@ -156,3 +156,60 @@ def test_bad_data_is_named():
         model.predict(X[:, :10])
     with pytest.raises(ValueError, match="X_val"):
         model.fit(X, y, X_val=X)
+
+
+# ---------------------------------------------------------------- the fit contract (issue 20)
+
+def _toy(n=250, L=16, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    X = rng.normal(0, 0.3, size=(n, L))
+    X[np.arange(n), 3 + 4 * y] += 2.0
+    return X, y
+
+
+def test_batches_visit_every_sample_once_per_epoch_with_a_smaller_last_batch():
+    clf = Scratch1dCNNClassifier(batch_size=100)
+    batches = clf._batches(250, np.random.default_rng(0))
+    epoch = [next(batches) for _ in range(3)]
+    assert [len(b) for b in epoch] == [100, 100, 50]
+    assert sorted(np.concatenate(epoch)) == list(range(250))
+    assert len(next(batches)) == 100                       # the next epoch starts afresh
+
+
+def test_fit_counts_steps_records_per_epoch_and_weighs_the_loss_by_samples(monkeypatch):
+    X, y = _toy()
+    seen = []
+    original = SoftmaxCrossEntropy.forward
+
+    def spy(self, logits, t):
+        loss = original(self, logits, t)
+        seen.append((float(loss), len(t)))
+        return loss
+
+    monkeypatch.setattr(SoftmaxCrossEntropy, "forward", spy)
+    clf = Scratch1dCNNClassifier(conv_layers=((4, 3, 1, 1),), batch_size=100, steps=7,
+                                 verbose=False).fit(X, y)
+    # 250 samples, batches of 100: 3 steps an epoch, so records at steps 3 and 6, and 7 (last)
+    assert clf.history_["step"] == [3, 6, 7]
+    first = seen[:3]
+    weighted = sum(loss * n for loss, n in first) / sum(n for _, n in first)
+    assert clf.history_["loss"][0] == pytest.approx(weighted)
+    assert clf.history_["loss"][0] != pytest.approx(np.mean([loss for loss, _ in first]))
+
+
+def test_fit_trains_every_step_in_training_mode_although_records_switch_to_eval():
+    X, y = _toy()
+    modes = []
+
+    class Spy(Scratch1dCNNClassifier):
+        def _forward(self, X):
+            modes.append(all(layer.training for layer in self.layers_))
+            return super()._forward(X)
+
+    clf = Spy(conv_layers=(), hidden=(8,), dropout=0.5, batch_size=50, steps=12, eval_every=2,
+              verbose=False)
+    clf.fit(X, y, X[:20], y[:20])
+    # the training forwards are the calls with a batch of 50; the validation ones are in eval mode
+    assert modes.count(True) == 12
+    assert not any(layer.training for layer in clf.layers_)   # left in evaluation mode

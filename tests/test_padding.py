@@ -205,3 +205,15 @@ def test_replicate_has_no_limit():
 def test_unknown_mode():
     with pytest.raises(ValueError, match=r"padding_mode must be one of.*'mirror'"):
         pad1d(X, 1, 1, "mirror")
+
+
+@pytest.mark.parametrize("mode", PADDING_MODES)
+def test_pad1d_never_returns_the_callers_array(mode):
+    """A layer keeps x_pad for its backward: with nothing to pad it must still be a copy,
+    or the caller's later in-place change would reach the cached input (issue 20)."""
+    x = np.arange(6.0).reshape(2, 3)
+    for left, right in ((0, 0), (1, 2)):
+        out = pad1d(x, left, right, mode)
+        assert not np.shares_memory(out, x)
+    dx_pad = np.ones((2, 3))
+    assert not np.shares_memory(pad1d_backward(dx_pad, 0, 0, mode), dx_pad)

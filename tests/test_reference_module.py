@@ -36,14 +36,15 @@ def test_graded_names_are_not_released():
 
 @pytest.fixture(scope="module")
 def standalone(tmp_path_factory):
-    """A folder with only the two helper modules, as a student's stage folder has."""
+    """A folder with only the reference and the helper modules it imports (HELPERS)."""
     folder = tmp_path_factory.mktemp("student")
-    shutil.copy(ROOT / "course" / "cnn1d_helpers.py", folder)
+    for module in gen.HELPERS:
+        shutil.copy(ROOT / "course" / f"{module}.py", folder)
     shutil.copy(gen.REFERENCE_PATH, folder)
     return folder
 
 
-def test_imports_standalone_beside_cnn1d_helpers_only(standalone):
+def test_imports_standalone_beside_its_helper_modules_only(standalone):
     code = ("import importlib.util, sys, cnn1d_reference as r\n"
             "assert 'solutions' not in sys.modules and 'course' not in sys.modules\n"
             "assert importlib.util.find_spec('solutions') is None\n"

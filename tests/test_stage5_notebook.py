@@ -131,11 +131,35 @@ def test_the_pooling_window_is_F_and_K_means_classes_only():
     assert "(N, K)` for $K$ classes" in _by_id("task-classifier").source
 
 
-def test_no_internals_of_the_reference_in_the_answer_cells():
-    for cell in _cells("release"):
-        if cell.metadata.get("nbgrader", {}).get("solution"):
-            for internal in ("max_cols_bytes", "per_sample_min_l_out", "cols[n]"):
+@pytest.mark.parametrize("stage", ["single_channel", "output_size", "multi_channel",
+                                   "mini_batch", "training"])
+def test_no_internals_of_the_reference_in_any_answer_cell(stage):
+    """What a student's answer cell shows is the contract: no tuning knobs or layout notes of
+    the reference (issue 20, item 9)."""
+    nb = nbformat.read(ROOT / "release" / stage / f"{stage}.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("solution") and cell.cell_type == "code":
+            for internal in ("max_cols_bytes", "per_sample_min_l_out", "cols[n]", "im2col",
+                             "(C_in*F, L_out)", "Positions P added on each side"):
                 assert internal not in cell.source, (cell.id, internal)
+
+
+def test_the_classifier_answer_cell_holds_only_what_the_student_writes():
+    """The given part of the classifier is ClassifierBase in cnn1d_reference.py; the answer
+    cell subclasses it with fit, predict, predict_proba (and the two layer classes), so no
+    given code sits unprotected among the stubs (issue 20, item 12)."""
+    import ast
+
+    cell = _by_id("classifier", "release")
+    tree = ast.parse(cell.source)
+    [cls] = [n for n in tree.body if isinstance(n, ast.ClassDef)]
+    assert [ast.unparse(b) for b in cls.bases] == ["ClassifierBase"]
+    methods = [n.name for n in cls.body if isinstance(n, ast.FunctionDef)]
+    assert methods == ["fit", "predict_proba", "predict"]
+    assert len(cell.source.splitlines()) < 120
+    reference = (ROOT / "release" / "training" / "cnn1d_reference.py").read_text()
+    assert "class ClassifierBase:" in reference and "def _setup_fit(" in reference
+    assert "class Scratch1dCNNClassifier" not in reference
 
 
 # ---------------------------------------------------------------- run it all

@@ -35,14 +35,16 @@ import math
 import numbers
 
 import numpy as np
-from cnn1d_helpers import (
-    Layer,
+from cnn1d_checks import (
     _describe,
     as_float_array,
     check_choice,
     check_float,
     check_int,
     check_same_shape,
+)
+from cnn1d_layer import (
+    Layer,
 )
 
 # ==========================================================================
