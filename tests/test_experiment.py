@@ -65,7 +65,7 @@ def test_the_notebook_never_fits_or_plots_on_the_test_set_before_the_end():
     late = [c.id for c in nb.cells[final:] if c.cell_type == "code" and "X1_test" in c.source]
     assert late == ["final-test-score"]
     for cid in ("experiment-test-table", "published-figure", "val-test-figure",
-                "published-caption"):
+                "published-caption", "val-test-caption"):
         assert ids.index(cid) > final, cid
     source = {c.id: c.source for c in nb.cells}
     assert "train_val_split(X1, y1, n_val=500" in source["val-split"]
@@ -209,9 +209,10 @@ def test_the_numbers_the_notebook_quotes_are_the_shipped_ones():
               if r[k] is not None}                          # the per-seed scatter plot
     known |= {"0.94", "0.68", "0.32", "0.96", "0.56", "0.9", "0.0"}  # published
     nb = nbformat.read(ROOT / "source" / "training" / "training.ipynb", as_version=4)
-    ids = ("experiment-caption", "published-caption", "shuffled-caption", "mnist-table-caption")
+    ids = ("experiment-caption", "published-caption", "val-test-caption", "shuffled-caption",
+           "mnist-table-caption")
     quoting = {c.id: c.source for c in nb.cells if c.id in ids}
-    assert len(quoting) == 4
+    assert len(quoting) == 5
     for cid, text in quoting.items():
         numbers = re.findall(r"\b0\.\d+\b", text)
         assert numbers, cid
