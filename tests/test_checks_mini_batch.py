@@ -8,6 +8,8 @@ The checks run as ``run_check`` runs them (rng seeded by ``derive_seed`` for
 a student and a check id), for several students.
 """
 
+import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -57,19 +59,26 @@ def notebook_ns(folder):
     """Run the setup and answer cells of ``<folder>/mini_batch/mini_batch.ipynb``
     (source: solutions; release: stubs) the way the notebook does."""
     nb = nbformat.read(ROOT / folder / "mini_batch" / "mini_batch.ipynb", as_version=4)
-    saved = sys.modules.get("cnn1d_helpers")
-    sys.modules["cnn1d_helpers"] = helpers
+    # the helper modules the stage carries, as the kit's own (the same Layer class)
+    modules = [Path(a).stem for a in get_stage("mini_batch").assets if a.endswith(".py")]
+    saved = {m: sys.modules.get(m) for m in modules}
+    for m in modules:
+        sys.modules[m] = helpers if m == "cnn1d_helpers" else importlib.import_module(f"course.{m}")
     ns = {"__name__": "__main__"}
+    cwd = os.getcwd()
+    os.chdir(ROOT / folder / "mini_batch")          # check_environment looks for the files here
     try:
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})
             if cell.cell_type == "code" and (cell.id == "setup" or meta.get("solution")):
                 exec(compile(cell.source, f"<{folder} cell {cell.id}>", "exec"), ns)
     finally:
-        if saved is None:
-            del sys.modules["cnn1d_helpers"]
-        else:
-            sys.modules["cnn1d_helpers"] = saved
+        os.chdir(cwd)
+        for m, module in saved.items():
+            if module is None:
+                del sys.modules[m]
+            else:
+                sys.modules[m] = module
     return ns
 
 
