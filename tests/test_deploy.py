@@ -1,7 +1,8 @@
 """deploy/README.md's commands as written, as root on this host: the hub's
 set-up from a clone at /srv/cnn1d/course, the hub started and answering a
 login, a stage released and submitted by the student the block makes, the
-class graded with `python -m course grade` locally and on a Dask scheduler
+class graded with `python -m course grade` (as the instructor the block makes)
+locally and on a Dask scheduler
 and worker started by the Dask block (on 127.0.0.1).
 
 What the test adds to the blocks, and why:
@@ -91,8 +92,10 @@ def host(tmp_path_factory):
     root = docblocks.Shell(tmp, env)
     seen, procs = {}, []
     # what the set-up makes that was not there before goes again afterwards
-    made = [p for p in (Path("/srv/nbgrader"), Path("/opt/tljh/state"), Path("/opt/tljh/hub"))
+    made = [p for p in (Path("/srv/nbgrader"), Path("/opt/tljh/state"), Path("/opt/tljh/hub"),
+                        Path("/opt/tljh/secret"), Path("/opt/tljh/hub-config"))
             if not p.exists()]
+    made_users = [u for u in ("cnn1d-backup",) if not _user_exists(u)]
     groups = [g for g in ("formgrade-cnn1d", "nbgrader-cnn1d")
               if subprocess.run(["getent", "group", g], capture_output=True).returncode]
     try:
@@ -100,7 +103,7 @@ def host(tmp_path_factory):
     finally:
         for proc in procs:
             stop(proc)
-        for user in USERS:
+        for user in (*USERS, *made_users):
             subprocess.run(["userdel", "-r", user], capture_output=True)
         for group in groups:
             subprocess.run(["groupdel", group], capture_output=True)
@@ -148,19 +151,22 @@ def run_host(root, tmp, seen, procs):
     ada.run(f"nbgrader fetch_assignment {STAGE.name} --course=cnn1d && "
             f"nbgrader submit {STAGE.name} --course=cnn1d")
 
-    # 3. the Dask block: a scheduler and a worker, each line on its "host"
+    # 3. the Dask block: a scheduler and a worker, each line on its "host", as
+    # the instructor (never root: the course is the instructors' group's to write)
+    teacher_env = dict(root.env, HOME=f"/home/{USERS[0]}", USER=USERS[0], LOGNAME=USERS[0])
     sched_port = pages.free_port()
     for i, line in enumerate(docblocks.commands(docblocks.block("deploy/README.md",
                                                                  "dask scheduler"))):
         line = line.replace("8786", str(sched_port))
         with open(tmp / f"dask{i}.log", "w") as out:
-            procs.append(docblocks.Shell(tmp, root.env).start(
+            procs.append(docblocks.Shell(COURSE, teacher_env, user=USERS[0]).start(
                 line, out, scheduler_host="127.0.0.1"))
 
-    # 4. the grading block, as written (with the Dask line's port moved too)
+    # 4. the grading block, as written (with the Dask line's port moved too), as
+    # the instructor, with the secret the group reads
     grading = docblocks.block("deploy/README.md", "course grade single_channel --workers")
-    root.run(grading.replace("8786", str(sched_port)), scheduler_host="127.0.0.1",
-             timeout=1200)
+    docblocks.Shell(COURSE, teacher_env, user=USERS[0]).run(
+        grading.replace("8786", str(sched_port)), scheduler_host="127.0.0.1", timeout=1200)
     seen["gradebook"] = gradebook()
     return seen
 

@@ -130,7 +130,8 @@ def term():
         exchange = work / "exchange"
         paths = {"CNN1D_ROLES": str(work / "roles"), "CNN1D_EXCHANGE": str(exchange),
                  "CNN1D_USER_ENV": str(USER_ENV), "CNN1D_BACKUPS": str(work / "backups"),
-                 "CNN1D_CRON_FILE": str(work / "cnn1d-backup.cron")}
+                 "CNN1D_CRON_FILE": str(work / "cnn1d-backup.cron"),
+                 "CNN1D_HUB_CONFIG": str(work / "hub-config")}
         _setup_step("exchange", course, paths)
         _readme(docblocks.block("deploy/README.md", "setup.sh roles"), course,
                 dict(os.environ, **paths))

@@ -56,6 +56,7 @@ HUB = ROOT / "deploy" / "jupyterhub"
 STAGE = get_stage("single_channel")
 USER_ENV = Path(os.environ.get("CNN1D_USER_ENV", "/opt/tljh/user"))
 TEACHER, TA, STUDENTS = "c1dteach", "c1dta", ("c1dada", "c1dbob")
+BACKUP_USER = "c1dbackup"  # the backups' own user (setup.sh backups makes it)
 ADA, BOB = STUDENTS
 COURSE = COURSE_ID
 INSTRUCTORS, LEARNERS = f"formgrade-{COURSE}", f"nbgrader-{COURSE}"
@@ -166,7 +167,8 @@ def _readme(block, course, env, first=0, last=None):
     the course root's and the backups' paths, run as root in one terminal."""
     lines = docblocks.commands(block)[first:last]
     text = "\n".join(lines).replace("/srv/cnn1d/course", str(course)).replace(
-        "/var/backups/cnn1d", env["CNN1D_BACKUPS"])
+        "/var/backups/cnn1d", env["CNN1D_BACKUPS"]).replace(
+        "/opt/tljh/hub-config", env["CNN1D_HUB_CONFIG"]).replace("cnn1d-backup", BACKUP_USER)
     return docblocks.Shell(course, env).run(text)
 
 
@@ -203,7 +205,10 @@ def hub():
             "gradebook.db", "release", "__pycache__", ".pytest_cache", ".ruff_cache"))
         paths = {"CNN1D_ROLES": str(work / "roles"), "CNN1D_EXCHANGE": str(work / "exchange"),
                  "CNN1D_USER_ENV": str(USER_ENV), "CNN1D_BACKUPS": str(work / "backups"),
-                 "CNN1D_CRON_FILE": str(work / "cnn1d-backup.cron")}
+                 "CNN1D_CRON_FILE": str(work / "cnn1d-backup.cron"),
+                 "CNN1D_HUB_CONFIG": str(work / "hub-config"), "CNN1D_BACKUP_USER": BACKUP_USER}
+        subprocess.run(["userdel", "-r", BACKUP_USER], capture_output=True)  # an earlier run's
+        made_users.append(BACKUP_USER)
         for step in ("exchange", "backups"):
             _setup_step(step, course, paths)
         _readme(docblocks.block("deploy/README.md", "setup.sh roles"), course,
@@ -213,8 +218,8 @@ def hub():
         (state / "secret").write_text("hub-test-secret\n")
         token = secrets.token_hex(32)
         config = state / "jupyterhub_config.py"
-        config.write_text(
-            f"load_subconfig({str(HUB / 'jupyterhub_config.py')!r})\n"
+        config.write_text(  # the root-owned copy setup.sh installs, as the hub runs it
+            f"load_subconfig({str(work / 'hub-config' / 'jupyterhub_config.py')!r})\n"
             "c.JupyterHub.services.append({'name': 'cnn1d-test', 'api_token': "
             f"{token!r}}})\n"
             "c.JupyterHub.load_roles.append({'name': 'cnn1d-test', 'services': ['cnn1d-test'], "
@@ -413,10 +418,11 @@ def test_a_class_on_jupyterhub(hub):
     # --- a teaching assistant grades the same course ---------------------------
     hub.formgrader(f"submission/{STAGE.name}/{ADA}/autograde", user=TA)
     backed_up = []  # a backup, as scheduled, while the assistant's formgrader writes grades
-    command = next(line for line in hub.cron.read_text().splitlines()
-                   if line.strip() and not line.startswith("#")).split(None, 6)[6]
-    during = threading.Thread(target=lambda: backed_up.append(
-        subprocess.run(["sh", "-c", command], capture_output=True, text=True)))
+    *_, cron_user, command = next(line for line in hub.cron.read_text().splitlines()
+                                  if line.strip() and not line.startswith("#")).split(None, 6)
+    assert cron_user == BACKUP_USER
+    during = threading.Thread(target=lambda: backed_up.append(subprocess.run(
+        ["runuser", "-u", cron_user, "--", "sh", "-c", command], capture_output=True, text=True)))
     during.start()
     hub.formgrader(f"submission/{STAGE.name}/{BOB}/autograde", user=TA)
     during.join(300)
@@ -451,7 +457,7 @@ def test_a_class_on_jupyterhub(hub):
             os.chmod(folder, modes[folder] & 0o7777)
 
     # --- backup and restore, deploy/README.md's commands -------------------------
-    backups = docblocks.block("deploy/README.md", "course.backup create")
+    backups = docblocks.block("deploy/README.md", "cnn1d_backup.py create")
     listed = _readme(backups, course, hub.env, last=-1)  # cd, create, list
     assert "grades, 2 submissions" in listed.stdout, listed.stdout
     grades = backup.grades(course / "gradebook.db")
@@ -498,3 +504,74 @@ def test_a_class_on_jupyterhub(hub):
             refused.stderr[-2000:])
     finally:
         os.chmod(student_role, 0o755)
+
+
+def _config_as_root(config, env):
+    """The hub's configuration ``config`` evaluated as root, as the hub loads it
+    at its start (the LTI login on, so that every module it imports is loaded)."""
+    return subprocess.run(
+        [sys.executable, "-c", "import sys; from traitlets.config import Config; "
+         "c = Config(); exec(open(sys.argv[1]).read(), {'get_config': lambda: c, "
+         "'__file__': sys.argv[1], 'load_subconfig': lambda p: None})", str(config)],
+        env=dict(env, CNN1D_LTI_CLIENT_ID="cnn1d-test"), cwd=env["CNN1D_BACKUPS"],
+        capture_output=True, text=True)
+
+
+def test_an_instructor_runs_no_code_as_root(hub):
+    """Root runs nothing the instructors' group can write. The teaching
+    assistant (a member of formgrade-<course>, as anyone the LMS makes one is)
+    plants code in the kit's hub configuration and modules and, as modules the
+    backup imports, in the course root, and tries root's own copies and the
+    backup folder: root's copies refuse the write, and neither the hub's
+    configuration (from setup.sh's copy) nor the backup (cron's command as its
+    user, deploy/README.md's restore as root) runs any of it. Weakened, as the
+    set-up was: the kit's copy refused by the hub as root, its module run when
+    imported from the kit, the backup run as root in the course root."""
+    course, installed = hub.course, hub.work / "hub-config"
+    kit_hub = course / "deploy" / "jupyterhub"
+    ran = hub.work / "planted-ran"  # hub.work is root's (0755): only root makes it
+    payload = f"\nopen({str(ran)!r}, 'a').write(str(__import__('os').geteuid()) + ' ran\\n')\n"
+
+    def plant(path):
+        return as_user(TA, "sh", "-c", 'printf "%s" "$1" >> "$2"', "sh", payload, str(path))
+
+    for name in ("jupyterhub_config.py", "cnn1d_spawner.py", "cnn1d_lti.py"):
+        assert plant(kit_hub / name).returncode == 0  # the course's: the group writes it
+    for name in ("sqlite3.py", "tarfile.py", "json.py"):  # the backup's imports
+        assert plant(course / name).returncode == 0
+    shut = [installed / p.name for p in installed.iterdir()]
+    assert {p.name for p in shut} >= {"jupyterhub_config.py", "cnn1d_spawner.py",
+                                      "cnn1d_lti.py", "cnn1d_isolation.py", "cnn1d_backup.py"}
+    for path in (*shut, installed / "sqlite3.py", hub.backups / "sqlite3.py"):
+        tried = plant(path)
+        assert tried.returncode != 0 and "Permission denied" in tried.stderr, (path, tried)
+
+    # the hub's configuration from root's copy: loads, runs nothing planted
+    loaded = _config_as_root(installed / "jupyterhub_config.py", hub.env)
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    # the backups: cron's command as its user, then deploy/README.md's block
+    # (create and list as that user, restore as root)
+    *_, cron_user, command = next(line for line in hub.cron.read_text().splitlines()
+                                  if line.strip() and not line.startswith("#")).split(None, 6)
+    made = subprocess.run(["runuser", "-u", cron_user, "--", "sh", "-c", command],
+                          capture_output=True, text=True)
+    assert made.returncode == 0, (command, made.stderr)
+    _readme(docblocks.block("deploy/README.md", "cnn1d_backup.py restore"), course, hub.env)
+    assert not ran.exists(), ran.read_text()
+
+    # weakened: the kit's copy, as the hub was started before, is refused as root ...
+    refused = _config_as_root(kit_hub / "jupyterhub_config.py", hub.env)
+    assert refused.returncode != 0 and "may be written by others than root" in refused.stderr, (
+        refused.stderr[-2000:])
+    assert not ran.exists()
+    # ... because what it imports from the kit runs the planted code as root
+    imported = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]);"
+                               " import cnn1d_spawner", str(kit_hub)], capture_output=True,
+                              text=True)
+    assert imported.returncode == 0, imported.stderr[-2000:]
+    assert ran.read_text() == "0 ran\n"
+    ran.unlink()
+    # and the backup as root in the course root (the cron line before) runs it too
+    subprocess.run([sys.executable, "-m", "course.backup", "list"], cwd=course,
+                   env=dict(hub.env, PYTHONPATH=""), capture_output=True, text=True)
+    assert ran.read_text().startswith("0 ran\n")

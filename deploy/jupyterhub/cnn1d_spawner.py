@@ -33,10 +33,14 @@ from traitlets import Integer
 
 
 def _isolation():
-    """The kit's autograder/isolation.py (this file is in the kit: deploy/jupyterhub/)."""
-    kit = Path(__file__).resolve().parents[2]
-    spec = importlib.util.spec_from_file_location("cnn1d_isolation",
-                                                  kit / "autograder" / "isolation.py")
+    """The kit's autograder/isolation.py: the root-owned copy beside this file
+    (`setup.sh hub-config` installs both), else the kit's, when this file is
+    the kit's own (deploy/jupyterhub/)."""
+    here = Path(__file__).resolve().parent
+    path = here / "cnn1d_isolation.py"
+    if not path.exists():
+        path = here.parents[1] / "autograder" / "isolation.py"
+    spec = importlib.util.spec_from_file_location("cnn1d_isolation", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

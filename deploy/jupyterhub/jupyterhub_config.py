@@ -24,6 +24,37 @@ from pathlib import Path
 
 c = get_config()  # noqa: F821 - injected by JupyterHub
 
+HERE = Path(__file__).resolve().parent
+
+
+def check_root_only(here=HERE):
+    """Refuse to start as root from code others may write. The hub runs as root
+    and executes this file and the modules beside it; the course root (the kit
+    checkout) is the instructors' group's to write, so a hub configured from
+    there would run any instructor's or teaching assistant's code as root.
+    `setup.sh hub-config` installs the copies root runs into /opt/tljh/hub-config."""
+    if os.geteuid() != 0:
+        return
+    isolation = here / "cnn1d_isolation.py"
+    if not isolation.exists():  # the kit's own layout (a checkout only root writes)
+        isolation = here.parents[1] / "autograder" / "isolation.py"
+    files = [here / n for n in ("jupyterhub_config.py", "cnn1d_lti.py", "cnn1d_spawner.py")]
+    for path in (*files, isolation, isolation.parent, here, *here.parents):
+        st = path.stat()
+        # group bits are the ACL mask where there is an ACL: a named group's
+        # write shows there too. A sticky folder of root's above (/tmp) lets
+        # no one move root's folder in it; `here` is on sys.path: never.
+        sticky = st.st_mode & 0o1000 and path in here.parents
+        if st.st_uid != 0 or (st.st_mode & 0o022 and not sticky):
+            raise SystemExit(f"{path} may be written by others than root (owner uid "
+                             f"{st.st_uid}, mode {st.st_mode & 0o7777:o}), and the hub runs "
+                             "it as root: start the hub from the root-owned copy "
+                             "`bash deploy/jupyterhub/setup.sh hub-config` installs, "
+                             "jupyterhub -f /opt/tljh/hub-config/jupyterhub_config.py")
+
+
+check_root_only()
+
 KIT = Path(os.environ.get("CNN1D_KIT", "/srv/cnn1d/course"))  # the course root
 USER_ENV = Path(os.environ.get("CNN1D_USER_ENV", "/opt/tljh/user"))
 EXCHANGE = os.environ.get("CNN1D_EXCHANGE", "/srv/nbgrader/exchange")
@@ -61,7 +92,7 @@ def check_roles(installed, kit):
                 raise SystemExit(f"{theirs / rel} is not readable by every user: {fix}")
 
 
-check_roles(ROLE_CONFIG, Path(__file__).resolve().parent / "roles")
+check_roles(ROLE_CONFIG, KIT / "deploy" / "jupyterhub" / "roles")  # read, never run
 
 
 def course_id(kit=KIT):
@@ -78,7 +109,9 @@ COURSE = course_id()
 INSTRUCTORS = f"formgrade-{COURSE}"
 STUDENTS = f"nbgrader-{COURSE}"
 
-SECRET_FILE = Path(os.environ.get("CNN1D_SECRET_FILE", "/opt/tljh/state/cnn1d_grader_secret"))
+# root:formgrade-<course> 0640 (deploy/README.md): an instructor's shell reads
+# it to grade; the hub hands it to instructors' servers
+SECRET_FILE = Path(os.environ.get("CNN1D_SECRET_FILE", "/opt/tljh/secret/cnn1d_grader_secret"))
 
 # HTTPS: the proxy serves this certificate chain and key (deploy/README.md,
 # HTTPS: Let's Encrypt, or a self-signed one until then); without them the
@@ -107,7 +140,7 @@ c.JupyterHub.cookie_secret_file = os.environ.get(
     "CNN1D_HUB_COOKIE_SECRET", "/opt/tljh/state/jupyterhub_cookie_secret")
 c.JupyterHub.db_url = os.environ.get("CNN1D_HUB_DB", "sqlite:////opt/tljh/state/jupyterhub.sqlite")
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # cnn1d_lti, cnn1d_spawner
+sys.path.insert(0, str(HERE))  # cnn1d_lti, cnn1d_spawner (checked above)
 
 if os.environ.get("CNN1D_LTI_CLIENT_ID"):
     # Log in from the LMS (LTI 1.3; Canvas's endpoints unless told otherwise):
@@ -158,7 +191,8 @@ INSTRUCTOR_LIMITS = (os.environ.get("CNN1D_INSTRUCTOR_MEM_LIMIT", "4G"),
 IDLE_TIMEOUT = int(os.environ.get("CNN1D_IDLE_TIMEOUT", "3600"))
 c.JupyterHub.services = [{
     "name": "idle-culler",
-    "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={IDLE_TIMEOUT}",
+    # -I: as root, never the working folder's modules on its path
+    "command": [sys.executable, "-I", "-m", "jupyterhub_idle_culler", f"--timeout={IDLE_TIMEOUT}",
                 f"--cull-every={max(5, min(300, IDLE_TIMEOUT // 6))}"],
 }]
 c.JupyterHub.load_roles = [{

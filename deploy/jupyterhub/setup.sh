@@ -6,15 +6,20 @@
 #   /opt/tljh/hub    JupyterHub (and configurable-http-proxy from npm, global)
 #   /opt/tljh/user   the users' environment: the kit's pinned packages
 #   /opt/tljh/state  the hub's database and cookie secret (root only)
+#   /opt/tljh/hub-config  the hub's configuration and the modules it imports,
+#                    and the backup script: copies of the kit's, root's alone
+#                    (root never runs code from the course, which the
+#                    instructors' group may write)
 #   /opt/tljh/roles  each role's Jupyter configuration, readable by every user
 #   /srv/nbgrader/exchange   nbgrader's shared exchange: the course's folders
 #                    made here, the instructors' group owning them
 #   the course root (this checkout): the instructors' group only
-#   /var/backups/cnn1d  hourly backups of gradebook.db and the exchange (cron)
+#   /var/backups/cnn1d  hourly backups of gradebook.db and the exchange (cron,
+#                    as the user cnn1d-backup)
 #   groups formgrade-<course> (instructors) and nbgrader-<course> (students)
 #
-# Steps can be run alone: setup.sh packages | hub | user-env [PREFIX] | groups | roles |
-#   exchange | course | backups | feedback
+# Steps can be run alone: setup.sh packages | hub | hub-config | user-env [PREFIX] |
+#   groups | roles | exchange | course | backups | feedback
 set -euo pipefail
 KIT="$(cd "$(dirname "$0")/../.." && pwd)"
 COURSE="$(sed -n 's/^c\.CourseDirectory\.course_id = "\(.*\)"$/\1/p' "$KIT/nbgrader_config.py")"
@@ -29,6 +34,8 @@ EXCHANGE="${CNN1D_EXCHANGE:-/srv/nbgrader/exchange}"
 USER_ENV="${CNN1D_USER_ENV:-/opt/tljh/user}"
 BACKUPS="${CNN1D_BACKUPS:-/var/backups/cnn1d}"
 CRON_FILE="${CNN1D_CRON_FILE:-/etc/cron.d/cnn1d-backup}"
+HUB_CONFIG="${CNN1D_HUB_CONFIG:-/opt/tljh/hub-config}"
+BACKUP_USER="${CNN1D_BACKUP_USER:-cnn1d-backup}"
 
 # Debian's packages the host lacks (only those: a host with Node.js from
 # elsewhere keeps it; Debian's npm would conflict with it).
@@ -58,6 +65,23 @@ print(' '.join(r for r in p['optional-dependencies']['dev'] if r.startswith('jup
     | { grep -v "is ignored: it is neither a file nor a directory" || true; }
   command -v configurable-http-proxy >/dev/null || npm install --silent -g "$CHP"
   install -d -m 700 /opt/tljh/state
+  hub_config
+}
+
+# What root runs, copied out of the course into a folder only root may write:
+# the hub's configuration, the modules it imports, the backup script. The
+# course root is the instructors' group's to write (setup.sh course), so
+# loading any of these from it would let an instructor, a teaching assistant
+# or anyone the LMS makes one run code as root. Run again after updating the
+# checkout (the hub refuses a configuration others may write).
+hub_config() {
+  install -d -m 755 -o root -g root "$HUB_CONFIG"
+  local f
+  for f in jupyterhub_config.py cnn1d_lti.py cnn1d_spawner.py; do
+    install -m 644 -o root -g root "$KIT/deploy/jupyterhub/$f" "$HUB_CONFIG/$f"
+  done
+  install -m 644 -o root -g root "$KIT/autograder/isolation.py" "$HUB_CONFIG/cnn1d_isolation.py"
+  install -m 644 -o root -g root "$KIT/course/backup.py" "$HUB_CONFIG/cnn1d_backup.py"
 }
 
 # The users' environment: a Python every user can run (not one under /root),
@@ -131,13 +155,24 @@ Gradebook('sqlite:///' + sys.argv[1], sys.argv[2]).close()" "$KIT/gradebook.db" 
 }
 
 # Hourly backups (gradebook.db with SQLite's online backup, the exchange and
-# the course's submitted/, autograded/, feedback/), the last 48 kept, root only.
-# Restore: deploy/README.md.
+# the course's submitted/, autograded/, feedback/), the last 48 kept. Never as
+# root: as a system user of their own (no login) in the instructors' group, to
+# read the course and the exchange. It runs the root-owned copy of
+# course/backup.py (hub_config) in isolated mode (-I: neither the working
+# folder nor PYTHON* variables on its path), from the backup folder, so it
+# runs no code the instructors' group can write; the backup folder is its
+# alone (0700), so no instructor reads or plants a backup there.
+# Restore (as root, from the same copy): deploy/README.md.
 backups() {
-  install -d -m 700 -o root -g root "$BACKUPS"
+  getent passwd "$BACKUP_USER" >/dev/null \
+    || useradd --system --no-create-home --home-dir "$BACKUPS" --shell /usr/sbin/nologin "$BACKUP_USER"
+  usermod -a -G "$INSTRUCTORS" "$BACKUP_USER"
+  hub_config
+  install -d -m 700 -o "$BACKUP_USER" -g "$(id -gn "$BACKUP_USER")" "$BACKUPS"
+  chown -R "$BACKUP_USER:$(id -gn "$BACKUP_USER")" "$BACKUPS"  # an earlier root's backups
   cat > "$CRON_FILE" <<EOF
 # cnn1d: hourly backup of the gradebook and the exchange (deploy/jupyterhub/setup.sh backups)
-17 * * * * root cd $KIT && $PYTHON -m course.backup create --course $KIT --exchange $EXCHANGE --to $BACKUPS --keep 48 >> $BACKUPS/backup.log 2>&1
+17 * * * * $BACKUP_USER cd $BACKUPS && $PYTHON -I $HUB_CONFIG/cnn1d_backup.py create --course $KIT --exchange $EXCHANGE --to $BACKUPS --keep 48 >> $BACKUPS/backup.log 2>&1
 EOF
   chmod 644 "$CRON_FILE"
 }
@@ -157,7 +192,7 @@ feedback() {
 if [ $# -eq 0 ]; then
   packages; hub; user_env; groups; roles; exchange; course; backups; feedback
   echo "set up for course $COURSE; start the hub with:"
-  echo "  CNN1D_KIT=$KIT /opt/tljh/hub/bin/jupyterhub -f $KIT/deploy/jupyterhub/jupyterhub_config.py"
+  echo "  CNN1D_KIT=$KIT /opt/tljh/hub/bin/jupyterhub -f $HUB_CONFIG/jupyterhub_config.py"
 else
   step="$1"; shift
   "${step//-/_}" "$@"
