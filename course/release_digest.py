@@ -1,19 +1,24 @@
-"""What each stage's release/ was generated from, so that ``make build`` runs
-nbgrader only for the stages whose inputs changed.
+"""What each stage's release/ was generated from in this course folder, so that
+``make build`` runs nbgrader only for the stages whose inputs changed.
 
-``release/.built-from.json`` maps a stage to the digest of its inputs: every
-file of ``source/<stage>/``, the kit's ``nbgrader_config.py`` and nbgrader's
-version. The build writes it after ``nbgrader generate_assignment``; a fresh
-clone carries it, so an unchanged course builds in seconds.
-``python -m course build --check`` (and the tests) still regenerate the
-release and compare, so a digest can never hide a release that drifted.
+``nbgrader generate_assignment`` writes two things: ``release/<stage>/`` and
+the stage's notebooks and cells in this course's ``gradebook.db``. So the
+record is the course folder's own, never committed (``.built-from.json``,
+ignored by git), and a stage counts as built only when its release folder
+exists, the gradebook holds the stage's notebook, and the digest of its
+inputs (every file of ``source/<stage>/``, the kit's ``nbgrader_config.py``,
+nbgrader's version) is the one recorded when it was last generated here. A
+fresh clone therefore builds everything once (and fills its gradebook); an
+unchanged course then builds in seconds. ``python -m course build --check``
+(and the tests) still regenerate the release and compare.
 """
 
 import hashlib
 import json
+import sqlite3
 from pathlib import Path
 
-FILE = Path("release") / ".built-from.json"
+FILE = Path(".built-from.json")
 
 
 def digest(root, stage):
@@ -38,11 +43,27 @@ def recorded(root):
         return {}
 
 
+def in_gradebook(root, stage):
+    """Whether ``root``'s gradebook.db holds ``stage``'s notebook (generate_assignment
+    puts it there; autograde knows no notebook without it)."""
+    path = Path(root) / "gradebook.db"
+    if not path.exists():
+        return False
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            return db.execute("select count(*) from notebook n join assignment a "
+                              "on n.assignment_id = a.id where a.name = ? and n.name = ?",
+                              (stage.name, Path(stage.notebook).stem)).fetchone()[0] > 0
+    except sqlite3.Error:
+        return False
+
+
 def out_of_date(root, stages):
-    """The stages whose release/ is missing or was generated from other inputs."""
+    """The stages whose release/ or gradebook entry is missing, or that were
+    generated here from other inputs."""
     seen = recorded(root)
     return [s for s in stages if not (Path(root) / "release" / s.name).is_dir()
-            or seen.get(s.name) != digest(root, s)]
+            or not in_gradebook(root, s) or seen.get(s.name) != digest(root, s)]
 
 
 def record(root, stages):
