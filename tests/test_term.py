@@ -299,7 +299,8 @@ def run_term(t):
     t.seen["after regrade"] = gradebook(t.kit)
     t.seen["canvas"] = sh.run(docblocks.block("deploy/README.md", "CanvasExport"))
     # the whole class again, in parallel: nothing changes
-    t.seen["course grade"] = sh.run(docblocks.block("README.md", "course grade single_channel"))
+    t.seen["course grade"] = sh.run(
+        docblocks.block("README.md", "course grade single_channel --workers 8"))
     t.seen["after course grade"] = gradebook(t.kit)
 
     # a course folder outside the kit, in a terminal of its own
