@@ -14,9 +14,11 @@ A backup is a folder ``<to>/<UTC time>/`` (root only) holding
 It is written as ``<time>.partial`` and renamed when complete; ``<to>/latest``
 points at the newest. ``restore`` copies the gradebook back with the same
 online API (the current one is kept beside the backups first) and unpacks the
-archives over the live folders: what is newer than the backup stays. Run both
-as root (deploy/jupyterhub/setup.sh schedules ``create`` hourly). Standard
-library only: Debian's python3 runs it without the kit's environment.
+archives over the live folders: what is newer than the backup stays. On the
+hub, ``create`` runs hourly as the backups' own user, ``restore`` as root (to
+give students' files back to their owners), both from the root-owned copy
+``deploy/jupyterhub/setup.sh`` installs (root never runs the course's code).
+Standard library only: Debian's python3 runs it without the kit's environment.
 """
 
 import argparse

@@ -6,8 +6,9 @@ locally and on a Dask scheduler
 and worker started by the Dask block (on 127.0.0.1).
 
 What the test adds to the blocks, and why:
-- the clone's `.venv` is this checkout's, linked before `make build`, so the
-  test does not download the kit's packages again (`make build` still runs);
+- the clone's `.venv` is the users' environment (`setup.sh user-env`: the
+  kit's pinned packages), linked before `make build`, so the test does not
+  download them again (`make build` still runs);
 - the passwords `passwd` asks for are typed on its standard input;
 - the hub listens on a free loopback port over HTTPS (`CNN1D_HUB_URL`, which
   the hub's configuration reads), as tests may only use loopback addresses;
@@ -118,7 +119,10 @@ def run_host(root, tmp, seen, procs):
     for command in commands:
         if "<your private copy of the kit>" in command:
             root.run(command, your_private_copy_of_the_kit=ROOT)
-            docblocks.link_venv(ROOT / ".venv", COURSE / ".venv")
+            # the users' environment (the kit's pinned packages on Debian's
+            # python3, which the instructor runs too: this checkout's .venv may
+            # be on a Python under /root, as on the kit's development machines)
+            docblocks.link_venv(STUDENT_ENV.parent, COURSE / ".venv")
             os.utime(COURSE / "pyproject.toml", (0, 0))  # the linked .venv is up to date
         elif "passwd " in command:
             root.run(command, input=f"{PASSWORD}\n{PASSWORD}\n")
@@ -142,18 +146,41 @@ def run_host(root, tmp, seen, procs):
                                       context=tls)
     stop(proc)
 
-    # 2. a stage released to the exchange setup.sh made; ada fetches and submits
-    # in the users' environment, as on the hub
-    root.run(f".venv/bin/nbgrader release_assignment {STAGE.name}")
+    # 2. a stage released to the exchange setup.sh made, by the instructor (never
+    # root) with the environment the hub gives instructors' servers; ada fetches
+    # and submits in the users' environment with the student's role, as on the hub
+    teacher_env = dict(root.env, HOME=f"/home/{USERS[0]}", USER=USERS[0], LOGNAME=USERS[0])
+    hub_vars = {"CNN1D_EXCHANGE": "/srv/nbgrader/exchange", "CNN1D_COURSE_ID": "cnn1d"}
+    docblocks.Shell(COURSE, dict(teacher_env, **hub_vars, CNN1D_KIT=str(COURSE),
+                                 JUPYTER_CONFIG_PATH="/opt/tljh/roles/instructor"),
+                    user=USERS[0]).run(f".venv/bin/nbgrader release_assignment {STAGE.name}")
     home = Path(f"/home/{USERS[1]}")
     ada = docblocks.Shell(home, {"HOME": str(home), "USER": "ada", "LOGNAME": "ada",
-                                 "PATH": f"{STUDENT_ENV}:/usr/bin:/bin"}, user="ada")
+                                 "PATH": f"{STUDENT_ENV}:/usr/bin:/bin", **hub_vars,
+                                 "JUPYTER_CONFIG_PATH": "/opt/tljh/roles/student"}, user="ada")
     ada.run(f"nbgrader fetch_assignment {STAGE.name} --course=cnn1d && "
             f"nbgrader submit {STAGE.name} --course=cnn1d")
 
+    # the course secret: the instructors' group reads it, a student does not
+    # (weakened: its folder and file opened to others, she does)
+    secret = Path("/opt/tljh/secret/cnn1d_grader_secret")
+
+    def reads(user):
+        return subprocess.run(["runuser", "-u", user, "--", "cat", str(secret)],
+                              capture_output=True).returncode == 0
+
+    seen["secret read by teacher, ada, ada weakened"] = [reads(USERS[0]), reads(USERS[1])]
+    modes = secret.parent.stat().st_mode & 0o7777, secret.stat().st_mode & 0o7777
+    try:
+        secret.parent.chmod(0o755)
+        secret.chmod(0o644)
+        seen["secret read by teacher, ada, ada weakened"].append(reads(USERS[1]))
+    finally:
+        secret.parent.chmod(modes[0])
+        secret.chmod(modes[1])
+
     # 3. the Dask block: a scheduler and a worker, each line on its "host", as
     # the instructor (never root: the course is the instructors' group's to write)
-    teacher_env = dict(root.env, HOME=f"/home/{USERS[0]}", USER=USERS[0], LOGNAME=USERS[0])
     sched_port = pages.free_port()
     for i, line in enumerate(docblocks.commands(docblocks.block("deploy/README.md",
                                                                  "dask scheduler"))):
@@ -181,6 +208,10 @@ def gradebook():
 def test_the_hub_set_up_as_written_answers_its_login_page(host):
     status, page = host["login page"]
     assert status == 200 and "<form" in page
+
+
+def test_the_course_secret_is_the_instructors_groups_alone(host):
+    assert host["secret read by teacher, ada, ada weakened"] == [True, False, True]
 
 
 def test_the_grading_block_grades_the_submission_locally_and_on_dask(host):
