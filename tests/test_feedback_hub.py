@@ -10,7 +10,8 @@ endpoints through the hub and the proxy:
 - bob's third submission in the hour (the limit set to 2 here) waits, and his
   page says so;
 - the instructor sees every submission, its status and score; a student gets
-  403; the service runs as its own user, not root.
+  403; deploy/README.md's regrade, run as written as the service's user,
+  reproduces every provisional grade; the service runs as its own user, not root.
 
 Needs root and the users' environment (as tests/test_jupyterhub.py). About
 2-3 minutes.
@@ -35,6 +36,7 @@ from course.course_id import COURSE_ID
 from course.flow import fill_answers, reference_answers
 from course.sample_class import answers_for
 from course.stages import get_stage
+from tests import docblocks
 from tests.hubrun import require_hub, running_hub
 from tests.test_jupyterhub import USER_ENV, Hub, _free_port, _run
 
@@ -105,6 +107,7 @@ def hub():
                    CNN1D_FEEDBACK_DUE="single_channel=2099-01-01T17:00:00+00:00")
         client = Hub(f"http://127.0.0.1:{port}", token)
         client.log = state / "hub.log"
+        client.course, client.secret_file = course, state / "secret"
         with running_hub(client, state / "jupyterhub_config.py", env, cwd=state):
             yield client
     finally:
@@ -205,6 +208,18 @@ def test_feedback_within_a_minute_on_the_hub(hub):
     assert status == 200 and grades[ADA]["final"] == STAGE.max_score, grades
     status, _ = service_api(hub, _token(hub, ADA), "api/submissions")
     assert status == 403
+
+    # deploy/README.md's regrade, as root types it: every provisional grade holds
+    graded = sum(row["status"] == "graded" for row in rows)
+    t = time.monotonic()
+    proc = docblocks.Shell("/root", {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:"
+                                             "/usr/bin:/sbin:/bin"}).run(
+        docblocks.block("deploy/README.md", "course.feedback_service regrade"), timeout=600,
+        service_user=SERVICE_USER, course_root=hub.course, secret_file=hub.secret_file,
+        users_env=USER_ENV)
+    assert graded == 4 and (f"{graded} of {graded} graded submissions regraded to the same "
+                            "points") in proc.stdout, proc.stdout + proc.stderr
+    print(f"regrade of {graded} submissions: {time.monotonic() - t:.1f} s")
 
     # the service runs as its own user, not root
     serving = []

@@ -17,9 +17,11 @@ from nbgrader.api import Gradebook
 
 from course.lti_ags import AgsClient, AgsError, gradebook_scores, main, passback
 from course.stages import get_stage
+from tests import docblocks
 from tests.lti_ags_platform import Ags
 from tests.lti_platform import LEARNER, Platform, new_key, public_jwk
 
+ROOT = docblocks.ROOT
 STAGES = [get_stage("single_channel"), get_stage("output_size")]
 
 
@@ -169,6 +171,35 @@ def test_command_line(tmp_path, platform, tool_key, capsys):
     (tmp_path / "lti.json").write_text(json.dumps(conf))
     assert main(args) == 2 and "missing kid" in capsys.readouterr().err
     assert main([*args[:-1], str(tmp_path / "none.db")]) == 2
+
+
+def test_the_documented_passback_runs_as_written(tmp_path, platform, tool_key):
+    """deploy/README.md's block, in a course root whose gradebook has grades, with
+    lti.json and lti_users.csv as its text describes them; the platform records
+    each student's final score."""
+    ags = Ags(platform, public_jwk(tool_key, "tool-key-1"))
+    platform.enrol("dave", [LEARNER], sub="lti-dave-0001")
+    course = tmp_path / "course"          # the course root: a clone of the kit
+    course.mkdir()
+    for name in ("autograder", "course", ".venv"):
+        (course / name).symlink_to(ROOT / name)
+    make_gradebook(course / "gradebook.db")
+    (course / "tool.pem").write_bytes(pem(tool_key))
+    (course / "lti.json").write_text(json.dumps({
+        "client_id": platform.client_id, "token_url": ags.token_url,
+        "lineitems": ags.lineitems_url, "key_file": "tool.pem", "kid": "tool-key-1"}))
+    (course / "lti_users.csv").write_text(
+        "login,lti_user_id\n" + "".join(f"{u},lti-{u}-0001\n"
+                                       for u in ("ada", "bob", "carol", "dave")))
+    block = docblocks.block("deploy/README.md", "python -m course.lti_ags single_channel")
+    proc = docblocks.Shell(course, {"PATH": "/usr/local/bin:/usr/bin:/bin",
+                                    "HOME": str(tmp_path)}).run(block, timeout=120)
+    assert "4 scores posted" in proc.stdout and ags.refused == []
+    assert [i["resourceId"] for i in ags.items] == ["single_channel"]
+    expected = gradebook_scores(course / "gradebook.db", ["single_channel"])["single_channel"]
+    got = {body["userId"]: body["scoreGiven"] for _, body, _ in ags.scores}
+    assert got == {f"lti-{u}-0001": pytest.approx(points) for u, (points, _) in expected.items()}
+    assert got["lti-ada-0001"] > got["lti-bob-0001"] > got["lti-carol-0001"] == 0
 
 
 def test_a_new_tool_key_and_the_jwks_the_lms_registers(tmp_path, platform, capsys):
