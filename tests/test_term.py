@@ -26,7 +26,6 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import tempfile
 import time
@@ -123,17 +122,14 @@ def gradebook(kit):
 
 
 def manual_grades(kit, student):
-    """(manual score, comment) of each written answer of ``student``."""
-    with sqlite3.connect(kit / "gradebook.db") as db:
-        rows = db.execute(
-            "select gc.name, g.manual_score, c.manual_comment from grade g "
-            "join grade_cells gc on g.cell_id = gc.id "
-            "join submitted_notebook sn on g.notebook_id = sn.id "
-            "join submitted_assignment sa on sn.assignment_id = sa.id "
-            "join comment c on c.notebook_id = sn.id "
-            "join solution_cells sc on c.cell_id = sc.id and sc.name = gc.name "
-            "where sa.student_id = ?", (student,)).fetchall()
-    return {name: (score, comment) for name, score, comment in rows}
+    """{written answer: (manual score, comment)} of ``student`` in gradebook.db."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{kit / 'gradebook.db'}") as gb:
+        nb = gb.find_submission_notebook(STAGE.name, Path(NB).stem, student)
+        comments = {c.name: c.manual_comment for c in nb.comments}
+        return {g.name: (g.manual_score, comments.get(g.name)) for g in nb.grades
+                if g.name in {q.grade_id for q in STAGE.written}}
 
 
 class Term:
