@@ -22,6 +22,11 @@ every grade. A server that cannot read its role's configuration has no
 formgrader. Each barrier is also shown weakened (the course root opened to
 others, nbgrader's stock defaults, an unreadable role at the hub's start).
 
+The hub runs from setup.sh's root-owned copy of its configuration, and the
+backups as their own user: the teaching assistant plants code in the kit's
+configuration and modules and on the old backup path, and none of it runs as
+root (the kit's copy, as the hub and the backup used to run it, runs it).
+
 Needs root (to create users) and the users' environment built by
 `bash deploy/jupyterhub/setup.sh user-env` (.ci/run does it); the test
 removes the users and groups it made. About a minute on an idle machine."""
