@@ -160,7 +160,9 @@ def test_bad_data_is_named():
 
 # ---------------------------------------------------------------- the fit contract (issue 20)
 
-def _toy(n=250, L=16, seed=0):
+def _three_bumps(n=250, L=16, seed=0):
+    """Three classes told apart by where a bump sits (250 samples: batches of 100
+    leave a last batch of 50)."""
     rng = np.random.default_rng(seed)
     y = np.arange(n) % 3
     X = rng.normal(0, 0.3, size=(n, L))
@@ -178,7 +180,7 @@ def test_batches_visit_every_sample_once_per_epoch_with_a_smaller_last_batch():
 
 
 def test_fit_counts_steps_records_per_epoch_and_weighs_the_loss_by_samples(monkeypatch):
-    X, y = _toy()
+    X, y = _three_bumps()
     seen = []
     original = SoftmaxCrossEntropy.forward
 
@@ -199,7 +201,7 @@ def test_fit_counts_steps_records_per_epoch_and_weighs_the_loss_by_samples(monke
 
 
 def test_fit_trains_every_step_in_training_mode_although_records_switch_to_eval():
-    X, y = _toy()
+    X, y = _three_bumps()
     modes = []
 
     class Spy(Scratch1dCNNClassifier):
