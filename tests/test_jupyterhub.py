@@ -316,7 +316,10 @@ class KernelShell:
         return subprocess.CompletedProcess(cmd, code, stdout, stderr)
 
     def close(self):
-        self.ws.close()
+        async def close_ws():  # tornado writes the close frame on the running loop
+            self.ws.close()
+
+        self.loop.run_until_complete(close_ws())
         self.hub.request("DELETE", f"/user/{self.user}/api/kernels/{self.kernel}")
         self.loop.close()
 
