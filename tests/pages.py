@@ -29,15 +29,14 @@ ends the server's whole process group when the ``with`` block ends.
 import contextlib
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests import servers
 
 CHROMIUM = Path("/usr/bin/chromium")
 # The machine's network is closed: no background connections, no update checks.
@@ -97,29 +96,10 @@ def jupyter_lab(root, env=None, start_timeout=90):
         cwd=root, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     lab = Lab(f"http://127.0.0.1:{port}", token, root, log_path)
     try:
-        deadline = time.monotonic() + start_timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited with {proc.returncode}:\n"
-                                   f"{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(lab.url("api/status"), timeout=5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"jupyter lab did not start in {start_timeout} s:\n"
-                                       f"{log_path.read_text()[-3000:]}") from None
-                time.sleep(0.5)
+        servers.wait_for_url(lab.url("api/status"), proc, log_path, start_timeout)
         yield lab
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        except ProcessLookupError:
-            pass
+        servers.stop_group(proc)
         log.close()
 
 

@@ -21,7 +21,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import subprocess
 import time
 import urllib.error
@@ -36,7 +35,7 @@ pytest.importorskip("playwright.sync_api")
 from course import flow  # noqa: E402
 from course.sample_class import answers_for  # noqa: E402
 from course.stages import get_stage  # noqa: E402
-from tests import docblocks, pages  # noqa: E402
+from tests import docblocks, pages, servers  # noqa: E402
 from tests.pages import TIMEOUT_MS, free_port  # noqa: E402 - any one wait; Validate gets 90 s
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,30 +83,10 @@ def lab(tmp_path_factory):
         stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"make lab exited with {proc.returncode}:\n{log.read()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    log.seek(0)
-                    pytest.fail(f"JupyterLab did not start in 90 s:\n{log.read()[-3000:]}")
-                time.sleep(0.5)
+        servers.wait_for_url(f"{base}/api/status?token={token}", proc, log.name)
         yield base, token, folder
     finally:
-        # make, its shell and jupyter share one process group: end them all
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        except ProcessLookupError:
-            pass
+        servers.stop_group(proc)  # make, its shell and jupyter: one process group
         log.close()
 
 

@@ -20,17 +20,16 @@ block's users, and removes what it made. Slow (2-4 minutes); root only.
 
 import os
 import shutil
-import signal
 import ssl
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from course.stages import get_stage
 from tests import docblocks, pages
+from tests.servers import stop_group as stop
+from tests.servers import wait_for_url
 
 ROOT = docblocks.ROOT
 COURSE = Path("/srv/cnn1d/course")
@@ -55,32 +54,6 @@ pytestmark = [
     pytest.mark.skipif(any(_user_exists(u) for u in USERS),
                        reason=f"the users {USERS} exist on this host"),
 ]
-
-
-def wait_for_url(url, proc, log, timeout=120, context=None):
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            raise AssertionError(f"exited with {proc.returncode}:\n{Path(log).read_text()[-4000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=5, context=context) as r:
-                return r.status, r.read().decode()
-        except OSError:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{url} did not answer in {timeout} s:\n"
-                                     f"{Path(log).read_text()[-4000:]}") from None
-            time.sleep(0.5)
-
-
-def stop(proc):
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    except ProcessLookupError:
-        pass
 
 
 @pytest.fixture(scope="module")

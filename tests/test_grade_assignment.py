@@ -21,6 +21,7 @@ from course.course_id import COURSE_ID
 from course.flow import make_course, nbgrader, release, submit
 from course.sample_class import answers_for
 from course.stages import get_stage
+from tests.servers import stop_group
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGE = get_stage("single_channel")
@@ -133,16 +134,6 @@ def _start(cmd, log):
                             start_new_session=True)
 
 
-def _stop(proc):
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-
-
 @pytest.fixture
 def cluster(tmp_path):
     """A dask scheduler and two single-threaded workers on 127.0.0.1."""
@@ -168,7 +159,7 @@ def cluster(tmp_path):
         yield address, workers
     finally:
         for proc in reversed(procs):
-            _stop(proc)
+            stop_group(proc, timeout=10)
         log.close()
 
 

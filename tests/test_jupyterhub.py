@@ -55,11 +55,11 @@ from course import backup
 from course.course_id import COURSE_ID
 from course.stages import get_stage
 from tests import docblocks
+from tests.hubrun import USER_ENV, require_hub, running_hub
 
 ROOT = Path(__file__).resolve().parents[1]
 HUB = ROOT / "deploy" / "jupyterhub"
 STAGE = get_stage("single_channel")
-USER_ENV = Path(os.environ.get("CNN1D_USER_ENV", "/opt/tljh/user"))
 TEACHER, TA, STUDENTS = "c1dteach", "c1dta", ("c1dada", "c1dbob")
 BACKUP_USER = "c1dbackup"  # the backups' own user (setup.sh backups makes it)
 ADA, BOB = STUDENTS
@@ -67,14 +67,6 @@ COURSE = COURSE_ID
 INSTRUCTORS, LEARNERS = f"formgrade-{COURSE}", f"nbgrader-{COURSE}"
 
 pytestmark = pytest.mark.slow
-
-
-def _can_create_users():
-    if os.geteuid() != 0:
-        return "creating Linux users needs root"
-    if not shutil.which("useradd"):
-        return "useradd is not installed"
-    return None
 
 
 def _free_port():
@@ -179,17 +171,9 @@ def _readme(block, course, env, first=0, last=None):
 
 @pytest.fixture(scope="module")
 def hub():
-    reason = _can_create_users()
-    if reason:
-        pytest.skip(reason)
-    if not (USER_ENV / "bin" / "jupyterhub-singleuser").exists():
-        pytest.fail(f"no users' environment at {USER_ENV}: run "
-                    "`bash deploy/jupyterhub/setup.sh user-env` (.ci/run does)")
-    if not shutil.which("configurable-http-proxy"):
-        pytest.fail("configurable-http-proxy is not installed: "
-                    "`npm install -g configurable-http-proxy` (.ci/run does)")
+    require_hub()
     work = Path(tempfile.mkdtemp(prefix="cnn1d-hub-"))
-    made_groups, made_users, proc = [], [], None
+    made_groups, made_users = [], []
     try:
         os.chmod(work, 0o755)
         for group in (INSTRUCTORS, LEARNERS):
@@ -239,33 +223,13 @@ def hub():
                    CNN1D_HUB_COOKIE_SECRET=str(state / "cookie_secret"),
                    # the feedback service has its own test (tests/test_feedback_hub.py)
                    CNN1D_FEEDBACK="off")
-        log = open(state / "hub.log", "w")
-        proc = subprocess.Popen([str(Path(sys.executable).parent / "jupyterhub"), "-f",
-                                 str(config)], cwd=state, env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
         client = Hub(f"http://127.0.0.1:{port}", token)
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if client.request("GET", "/hub/api/", timeout=5)[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert proc.poll() is None, (state / "hub.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, (state / "hub.log").read_text()[-3000:]
-            time.sleep(0.5)
         client.work, client.course, client.log, client.env = work, course, state / "hub.log", env
         client.exchange, client.roles = work / "exchange", work / "roles"
         client.backups, client.cron = work / "backups", work / "cnn1d-backup.cron"
-        yield client
+        with running_hub(client, config, env, state):
+            yield client
     finally:
-        if proc is not None and proc.poll() is None:
-            os.killpg(proc.pid, 15)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, 9)
-                proc.wait(10)
         for user in made_users:
             subprocess.run(["pkill", "-KILL", "-u", user], capture_output=True)
             subprocess.run(["userdel", "-r", user], capture_output=True)

@@ -25,10 +25,8 @@ import io
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
-import time
 import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,7 +37,7 @@ import pytest
 from course.flow import fill_answers, reference_answers
 from course.sample_class import ZEROS_AND_PATCHED_NUMPY
 from course.stages import get_stage
-from tests import docblocks, pages
+from tests import docblocks, pages, servers
 
 ROOT = docblocks.ROOT
 STAGE = get_stage("single_channel")
@@ -271,7 +269,7 @@ def run_term(t):
     lab_proc = sh.start(docblocks.block("README.md", "jupyter lab --no-browser"), log)
     try:
         lab = pages.Lab(f"http://127.0.0.1:{port}", token, t.kit, Path(log.name))
-        wait_for(lab, lab_proc)
+        servers.wait_for_url(lab.url("api/status"), lab_proc, lab.log)
         with pages.chromium() as browser:
             page = pages.new_page(browser)
             pages.open_formgrader(page, lab)
@@ -280,8 +278,7 @@ def run_term(t):
                                            q.points, COMMENT)
             t.seen["xss"] = pages.xss_labels(page)
     finally:
-        os.killpg(lab_proc.pid, signal.SIGTERM)
-        lab_proc.wait(timeout=30)
+        servers.stop_group(lab_proc)
         log.close()
     t.seen["after formgrader"] = gradebook(t.kit)
 
@@ -317,23 +314,6 @@ def checked(shell, block, **placeholders):
         return 0, shell.run(block, **placeholders).stdout
     except AssertionError as failed:
         return (1 if "(exit 1)" in str(failed) else None), str(failed)
-
-
-def wait_for(lab, proc, timeout=90):
-    import urllib.request
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            raise AssertionError(f"jupyter lab exited with {proc.returncode}:\n"
-                                 f"{lab.log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(lab.url("api/status"), timeout=5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"jupyter lab did not answer in {timeout} s:\n"
-                                     f"{lab.log.read_text()[-3000:]}") from None
-            time.sleep(0.5)
 
 
 def full_marks():
