@@ -358,6 +358,20 @@ def grade_path(student, nb_path, secret=None, sandbox=None, box=None, deadline=N
                           sandbox=sandbox, box=box, deadline=deadline)
 
 
+def asset_groups(paths, stage_of=None):
+    """``paths`` in groups that may share a sandbox (their stages release the same
+    files), the longest to grade first: the group of stage 5, which trains a
+    network. ``stage_of``: {str(path): stage or None}, read when not given."""
+    if stage_of is None:
+        stage_of = {str(path): _stage_of_file(path) for path in paths}
+    by_assets = {}
+    for path in paths:
+        stage = stage_of[str(path)] or STAGES[0]
+        by_assets.setdefault(tuple(sorted(stage.assets)), []).append(path)
+    return sorted(by_assets.values(), key=lambda g: not any(
+        getattr(stage_of[str(p)], "name", "") == "training" for p in g))
+
+
 def grade_student(student, paths, secret, sandbox=None, split=1):
     """Grade one student's notebooks; results in the order of ``paths``.
 
@@ -371,16 +385,10 @@ def grade_student(student, paths, secret, sandbox=None, split=1):
     its own, gets a result whose checks say why: every notebook has a result.
     """
     stage_of = {str(path): _stage_of_file(path) for path in paths}
-    by_assets = {}
-    for path in paths:
-        stage = stage_of[str(path)] or STAGES[0]
-        by_assets.setdefault(tuple(sorted(stage.assets)), []).append(path)
+    groups = asset_groups(paths, stage_of)
     # the student's budget: each stage's once, however many notebooks of it
     deadline = time.monotonic() + sum(
         notebook_budget(stage)[0] for stage in {s for s in stage_of.values() if s})
-    # the longest group (stage 5 trains a network) first
-    groups = sorted(by_assets.values(), key=lambda g: not any(
-        getattr(stage_of[str(p)], "name", "") == "training" for p in g))
 
     def grade_group(group, box):
         try:

@@ -33,6 +33,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -215,9 +216,24 @@ def bwrap_command(python, worker_dir, scratch_mb, extra_binds=(), seccomp=None):
     ]
 
 
-@functools.cache
+_PROBE_LOCK = threading.Lock()
+
+
 def bwrap_works():
-    """'' when bubblewrap runs a sandbox here, else the reason it does not."""
+    """'' when bubblewrap runs a sandbox here, else the reason it does not
+    (found once per process; a caller waits for a probe already under way)."""
+    with _PROBE_LOCK:
+        return _bwrap_probe()
+
+
+def probe_in_background():
+    """Start finding out whether bubblewrap works (a sandbox that imports numpy:
+    0.2 s, mostly waiting) while the caller goes on with its own imports."""
+    threading.Thread(target=bwrap_works, name="bwrap-probe", daemon=True).start()
+
+
+@functools.cache
+def _bwrap_probe():
     if shutil.which("bwrap") is None:
         return "bubblewrap (bwrap) is not installed"
     probe = Path(__file__).with_name("worker.py").parent

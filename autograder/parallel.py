@@ -1,11 +1,15 @@
 """Grade many submissions, in parallel processes, with a progress bar.
 
-One job per student: that student's notebooks share one sandbox (numpy and
-matplotlib are imported once), each notebook in a process of its own and
-each check in a process of its own inside it. Different students never
-share a sandbox.
+A student's notebooks whose stages release the same files (stages 1-4) share
+one sandbox (numpy and matplotlib are imported once), stage 5 has one of its
+own; each notebook runs in a process of its own and each check in a process
+of its own inside it. Different students never share a sandbox. With one
+worker, a job is a student (the second sandbox starts while the first is
+graded); with more, a job is one sandbox's notebooks, stage 5's (the
+longest: it trains a network) first, so that the workers finish together.
 """
 
+import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from .grade import GraderError, failed_result, grade_student
@@ -18,6 +22,23 @@ def _jobs(submissions):
     for index, (student, path) in enumerate(submissions):
         by_student.setdefault(student, []).append((index, path))
     return list(by_student.items())
+
+
+def _sandbox_jobs(by_student):
+    """Each student's job cut into one job per sandbox (autograder.grade's
+    asset_groups), the longest first: every student's stage-5 group, then the
+    rest, each in the students' order."""
+    from .grade import asset_groups
+
+    ranked = []
+    for student, items in by_student:
+        left = list(items)
+        for rank, group in enumerate(asset_groups([path for _, path in items])):
+            taken = [left.pop(next(i for i, (_, p) in enumerate(left) if p is path))
+                     for path in group]
+            ranked.append((rank, student, taken))
+    ranked.sort(key=lambda job: job[0])  # stable: the students' order within a rank
+    return [(student, items) for _, student, items in ranked]
 
 
 def _one(job):
@@ -70,9 +91,12 @@ def grade_all(submissions, secret=None, workers=1, progress=True, sandbox=None):
     by_student = _jobs(submissions)
     if submissions:
         _say_limits(sandbox, submissions[0][1], len(by_student))
-    # more workers than students (one student's push in CI): stage 5 gets its own
-    # sandbox beside the others, so one submission uses two cores too
-    split = 2 if workers > len(by_student) else 1
+    # more workers than students (one student's push in CI), or one student on a
+    # machine with two cores: stage 5's sandbox is graded beside the other one's
+    split = 2 if workers > len(by_student) or (
+        len(by_student) == 1 and (os.cpu_count() or 1) >= 2) else 1
+    if workers > 1 and len(by_student) > 1:
+        by_student = _sandbox_jobs(by_student)
     jobs = [(student, items, secret, sandbox, split) for student, items in by_student]
     bar = tqdm(total=len(submissions), desc="grading", unit="notebook", disable=not progress)
     results = [None] * len(submissions)

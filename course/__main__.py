@@ -124,6 +124,9 @@ def _parser():
     bench.add_argument("--keep", default=None, metavar="FILE",
                        help="copy the sections this run does not measure (training, grading) "
                             "from the JSON of an earlier run")
+    bench.add_argument("--no-layers", action="store_true",
+                       help="with --keep: copy the layers' section too, measuring only "
+                            "--training / --grading")
     bench.add_argument("--quick", action="store_true",
                        help="two small shapes, 3 repetitions, 200 training steps: a smoke test")
     bench.add_argument("--out", default="docs", metavar="DIR",
@@ -241,7 +244,7 @@ def main(argv=None):
 
         return bench(json_path=args.json, training=args.training, quick=args.quick,
                      out_dir=args.out, grading=args.grading, class_size=args.class_size,
-                     keep=args.keep)
+                     keep=args.keep, layers=not args.no_layers)
     return 0
 
 

@@ -581,12 +581,12 @@ def _worker(args, n_threads):
 
 
 def run(quick=False, training=False, grading=False, class_size=CLASS_SIZE, keep=None,
-        log=print):
+        log=print, layers=True):
     """Every benchmark; returns the results dict (what --json writes).
 
     ``keep``: the results of an earlier run (its JSON); the sections this run
     does not measure (training, grading) are copied from it, with the date
-    they were measured.
+    they were measured, and the layers too when ``layers`` is False.
 
     The layers are timed twice, each time in a fresh process: with THREADS
     threads each (the headline numbers), and with one thread each, which
@@ -596,21 +596,26 @@ def run(quick=False, training=False, grading=False, class_size=CLASS_SIZE, keep=
     import torch
 
     load_before = os.getloadavg()[0]
-    results = {"meta": {
-        "python": platform.python_version(), "numpy": np.__version__,
-        "torch": torch.__version__, "machine": platform.machine(),
-        "cpu_count": os.cpu_count(), "threads": [THREADS, 1], "quick": quick,
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-    }}
-    for n in (THREADS, 1):
-        log(f"layers, {n} thread{'s' * (n > 1)} each (a process of its own):")
-        part = _worker(["--layers"] + ["--quick"] * quick, n)
-        if n == THREADS:
-            results.update(part)
-        else:
-            results["single_thread"] = part
-    now = results["meta"]["date"]
-    measured = results["meta"]["measured"] = {"layers": now}
+    now = time.strftime("%Y-%m-%d %H:%M")
+    if not layers:  # the layers' section and its run's facts, as measured then
+        results = {k: v for k, v in keep.items() if k not in ("training", "grading")}
+        measured = dict(keep["meta"].get("measured", {"layers": keep["meta"]["date"]}))
+        results["meta"] = dict(keep["meta"], measured=measured, kept=["layers"])
+    else:
+        results = {"meta": {
+            "python": platform.python_version(), "numpy": np.__version__,
+            "torch": torch.__version__, "machine": platform.machine(),
+            "cpu_count": os.cpu_count(), "threads": [THREADS, 1], "quick": quick,
+            "date": now, "kept": [],
+        }}
+        for n in (THREADS, 1):
+            log(f"layers, {n} thread{'s' * (n > 1)} each (a process of its own):")
+            part = _worker(["--layers"] + ["--quick"] * quick, n)
+            if n == THREADS:
+                results.update(part)
+            else:
+                results["single_thread"] = part
+        measured = results["meta"]["measured"] = {"layers": now}
     if training:
         results["training"] = []
         for n in (THREADS, 1):
@@ -622,14 +627,16 @@ def run(quick=False, training=False, grading=False, class_size=CLASS_SIZE, keep=
 
         size = QUICK["class_size"] if quick else class_size
         results["grading"] = run_grading(size, repeats=1 if quick else 3,
-                                         rounds=2 if quick else 5, log=log)
+                                         rounds=2 if quick else None, log=log)
         measured["grading"] = now
     for section in ("training", "grading"):
         if section not in results and keep and section in keep:
             results[section] = keep[section]
             measured[section] = keep["meta"].get("measured", {}).get(section,
                                                                      keep["meta"]["date"])
-    results["meta"]["load_average"] = [load_before, os.getloadavg()[0]]
+            results["meta"]["kept"].append(section)
+    if layers:
+        results["meta"]["load_average"] = [load_before, os.getloadavg()[0]]
     return results
 
 
@@ -642,6 +649,10 @@ def _measured_note(results, section):
     when = results["meta"].get("measured", {}).get(section, results["meta"]["date"])
     if when == results["meta"]["date"]:
         return []
+    if section not in results["meta"].get("kept", [section]):
+        return ["", f"(This section was measured on {when} UTC, in a run of its own that kept "
+                    "the others: `python -m course bench --" + section + " --no-layers --keep "
+                    "docs/benchmark.json`.)"]
     return ["", f"(This section was measured on {when}, in an earlier run, and kept with "
                 "`--keep`.)"]
 
@@ -856,11 +867,11 @@ def plot(results, path):
 
 
 def main(json_path=None, training=False, quick=False, out_dir="docs", grading=False,
-         class_size=CLASS_SIZE, keep=None):
+         class_size=CLASS_SIZE, keep=None, layers=True):
     """Run, print, and write ``benchmark.md``, ``benchmark.png`` and the JSON.
 
     Returns the exit code: 0, 1 when PyTorch is not installed, 2 when ``keep``
-    is not the JSON of an earlier run.
+    is not the JSON of an earlier run (or is missing with ``layers`` False).
     """
     kept = None
     if keep is not None:
@@ -877,8 +888,12 @@ def main(json_path=None, training=False, quick=False, out_dir="docs", grading=Fa
         print("python -m course bench compares with PyTorch, which is not installed; "
               "`make bench` installs torch==2.13.0 into .venv", file=sys.stderr)
         return 1
+    if not layers and kept is None:
+        print("--no-layers copies the layers' section from an earlier run: give its JSON with "
+              "--keep FILE", file=sys.stderr)
+        return 2
     results = run(quick=quick, training=training, grading=grading, class_size=class_size,
-                  keep=kept)
+                  keep=kept, layers=layers)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "benchmark.md").write_text(markdown(results))

@@ -135,3 +135,35 @@ def test_run_times_grading_and_keeps_what_it_does_not_measure(monkeypatch):
     results = bench.run(quick=True, keep=earlier, log=lambda *_: None)
     assert results["grading"] == {"class_size": 50}
     assert results["meta"]["measured"]["grading"] == "2026-11-20 08:00"
+
+
+def test_grading_alone_keeps_the_layers_of_an_earlier_run(monkeypatch, capsys, tmp_path):
+    """--no-layers: only the grading is measured; the layers' section, its date and
+    load come from --keep, and the grading section says it was measured on its own."""
+    pytest.importorskip("torch")
+
+    def no_layers(args, n):
+        raise AssertionError("the layers were measured")
+
+    monkeypatch.setattr(bench, "_worker", no_layers)
+    monkeypatch.setattr(bench_grading, "run_grading",
+                        lambda size, repeats, rounds, log: {"class_size": size})
+    earlier = {"meta": {"date": "2026-11-20 08:00", "load_average": [3.0, 2.0],
+                        "measured": {"layers": "2026-11-20 08:00",
+                                     "training": "2026-11-19 07:00"}},
+               "conv": ["earlier layer rows"], "training": ["earlier rows"],
+               "grading": {"class_size": 50}}
+    results = bench.run(quick=True, grading=True, keep=earlier, log=lambda *_: None,
+                        layers=False)
+    assert results["conv"] == ["earlier layer rows"] and results["training"] == ["earlier rows"]
+    assert results["grading"] == {"class_size": bench.QUICK["class_size"]}
+    meta = results["meta"]
+    assert (meta["date"], meta["load_average"]) == ("2026-11-20 08:00", [3.0, 2.0])
+    assert meta["measured"]["layers"] == "2026-11-20 08:00"
+    assert meta["measured"]["grading"] not in ("2026-11-20 08:00", None)
+    assert "in a run of its own" in bench._measured_note(results, "grading")[1]
+    assert "earlier run" in bench._measured_note(results, "training")[1]
+    assert earlier["meta"]["measured"] == {"layers": "2026-11-20 08:00",
+                                           "training": "2026-11-19 07:00"}  # not changed
+    assert main(["bench", "--no-layers", "--grading", "--out", str(tmp_path)]) == 2
+    assert "--keep FILE" in capsys.readouterr().err

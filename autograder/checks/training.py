@@ -35,6 +35,7 @@ evaluates the whole training set at every step, or loops over the samples
 of a batch, is well beyond it.
 """
 
+import threading
 import time
 
 import numpy as np
@@ -436,23 +437,41 @@ def secret_templates(rng, classes=10):
     raise RuntimeError("could not draw distinct templates")  # never seen: 10,000 tries
 
 
+def _gaussian_smooth(x, sigma):
+    """``x`` smoothed along axis 1 by a Gaussian of ``sigma`` samples, as
+    scipy.ndimage.gaussian_filter1d does by default (the kernel cut at 4 sigma,
+    the edges mirrored with the edge sample repeated), in numpy alone: the
+    grader need not import scipy.ndimage (0.35 s) for one convolution."""
+    radius = int(4.0 * sigma + 0.5)
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    taps /= taps.sum()
+    padded = np.pad(x, ((0, 0), (radius, radius)), mode="symmetric")
+    out = np.zeros_like(x)
+    for k, tap in enumerate(taps):
+        out += tap * padded[:, k:k + x.shape[1]]
+    return out
+
+
 def _signals(rng, templates, labels):
     """One signal (length 40) per label, by MNIST-1D's recipe (see _GEN) done on
     the whole batch at once (mnist1d.transform does it one signal at a time)."""
-    from scipy.ndimage import gaussian_filter1d
-
     n, F = len(labels), templates.shape[1]
     low, high = _GEN["padding"]
     L = F + high                                                # 72 after dilation
     pads = low + (rng.random(n) * (high - low + 1)).astype(int)
-    x = np.empty((n, L))
-    for i in range(n):                                          # pad with zeros, dilate
-        padded = np.concatenate([templates[labels[i]] + 1e-8, np.zeros(pads[i])])
-        x[i] = np.interp(np.linspace(0, 1, L), np.linspace(0, 1, len(padded)), padded)
+    # pad each template with pads[i] zeros, then stretch it to L samples by
+    # linear interpolation (np.interp of each padded signal, all at once)
+    padded = np.zeros((n, L))
+    padded[:, :F] = templates[labels] + 1e-8
+    pos = np.linspace(0, 1, L)[None, :] * (F + pads - 1)[:, None]
+    left = np.minimum(pos.astype(int), (F + pads - 2)[:, None])
+    frac = pos - left
+    rows = np.arange(n)[:, None]
+    x = padded[rows, left] * (1 - frac) + padded[rows, left + 1] * frac
     x *= 1 + _GEN["scale_coeff"] * (rng.random((n, 1)) - 0.5)
     shift = rng.integers(0, _GEN["max_translation"], n)
     x = x[np.arange(n)[:, None], (np.arange(L)[None, :] - shift[:, None]) % L]
-    noise = gaussian_filter1d(_GEN["corr_noise_scale"] * rng.standard_normal((n, L)), 2, axis=1)
+    noise = _gaussian_smooth(_GEN["corr_noise_scale"] * rng.standard_normal((n, L)), 2)
     x = np.where(x != 0, x, noise) + _GEN["iid_noise_scale"] * rng.standard_normal((n, L))
     x -= _GEN["shear_scale"] * (rng.random((n, 1)) - 0.5) * np.linspace(-0.5, 0.5, L)
     position = np.linspace(0, L - 1, _GEN["length"])            # subsample to 40
@@ -531,8 +550,16 @@ def check_accuracy(ns, rng):
     model = _new_model(ns, dict(ACCURACY_CONFIG, seed=seed, augment=_augment(ns)))
     clock = _training_clock(model)
     with _single_threaded_blas():
-        _fit(model, X_train, y_train, config, int(rng.integers(1, 2**31)))
-        logits = _logits(model, X_test, config)
+        # the reference's cost per step is timed here (its own thread's CPU
+        # time) while the submission trains in its sandbox
+        calibration = threading.Thread(target=_reference_cpu_per_step, args=(data,),
+                                       name="calibration", daemon=True)
+        calibration.start()
+        try:
+            _fit(model, X_train, y_train, config, int(rng.integers(1, 2**31)))
+            logits = _logits(model, X_test, config)
+        finally:
+            calibration.join()
     seconds, what = clock()
     per_step = _reference_cpu_per_step(data)
     budget = TIME_BUDGET_FACTOR * per_step * ACCURACY_STEPS + TIME_BUDGET_EXTRA

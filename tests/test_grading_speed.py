@@ -1,0 +1,77 @@
+"""What makes grading faster must not change what is graded (issue 19, item 7).
+
+- Stage 5's task generator works on the whole batch at once and smooths its
+  noise with numpy alone: the signals are those of MNIST-1D's recipe done one
+  signal at a time with np.interp and scipy's gaussian_filter1d (the former
+  code, kept here as the yardstick), identical once cast to float32 as the
+  accuracy check trains on them.
+- With 2 workers a class is graded one sandbox's notebooks per job, stage 5's
+  first: every notebook in exactly one job, no job with two stages' files.
+
+Well under a second each; the speed itself is measured by
+``python -m course bench --grading`` (docs/benchmark.md), not here.
+"""
+
+import numpy as np
+import pytest
+
+from autograder.checks import training
+from autograder.grade import asset_groups
+from autograder.parallel import _jobs, _sandbox_jobs
+
+
+def _signals_one_at_a_time(rng, templates, labels):
+    """The former _signals: np.interp per signal, scipy's Gaussian filter."""
+    gaussian_filter1d = pytest.importorskip("scipy.ndimage").gaussian_filter1d
+    gen = training._GEN
+    n, F = len(labels), templates.shape[1]
+    low, high = gen["padding"]
+    L = F + high
+    pads = low + (rng.random(n) * (high - low + 1)).astype(int)
+    x = np.empty((n, L))
+    for i in range(n):
+        padded = np.concatenate([templates[labels[i]] + 1e-8, np.zeros(pads[i])])
+        x[i] = np.interp(np.linspace(0, 1, L), np.linspace(0, 1, len(padded)), padded)
+    x *= 1 + gen["scale_coeff"] * (rng.random((n, 1)) - 0.5)
+    shift = rng.integers(0, gen["max_translation"], n)
+    x = x[np.arange(n)[:, None], (np.arange(L)[None, :] - shift[:, None]) % L]
+    noise = gaussian_filter1d(gen["corr_noise_scale"] * rng.standard_normal((n, L)), 2, axis=1)
+    x = np.where(x != 0, x, noise) + gen["iid_noise_scale"] * rng.standard_normal((n, L))
+    x -= gen["shear_scale"] * (rng.random((n, 1)) - 0.5) * np.linspace(-0.5, 0.5, L)
+    position = np.linspace(0, L - 1, gen["length"])
+    left = np.minimum(position.astype(int), L - 2)
+    frac = position - left
+    return x[:, left] * (1 - frac) + x[:, left + 1] * frac
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_batched_generator_makes_mnist1d_signals(seed, monkeypatch):
+    templates = training.secret_templates(np.random.default_rng([seed, 1]))
+    labels = np.random.default_rng([seed, 2]).permutation(np.arange(1500) % 10)
+    got = training._signals(np.random.default_rng(seed), templates, labels)
+    expected = _signals_one_at_a_time(np.random.default_rng(seed), templates, labels)
+    assert np.allclose(got, expected, rtol=0, atol=1e-12)
+    assert np.array_equal(got.astype(np.float32), expected.astype(np.float32))
+    # the yardstick tells a wrong smoothing apart: a kernel a sample too narrow
+    smooth = training._gaussian_smooth
+    monkeypatch.setattr(training, "_gaussian_smooth", lambda x, sigma: smooth(x, sigma - 0.5))
+    wrong = training._signals(np.random.default_rng(seed), templates, labels)
+    assert not np.allclose(wrong, expected, rtol=0, atol=1e-6)
+
+
+def test_two_workers_grade_one_sandbox_per_job_stage_5_first(tmp_path):
+    from course.bench_grading import make_class
+    from course.stages import STAGES
+
+    students = make_class(tmp_path, 3)
+    submissions = [item for student in students for item in student]
+    jobs = _sandbox_jobs(_jobs(submissions))
+    assert len(jobs) == 2 * len(students)
+    assert [student for student, _ in jobs[:3]] == [s[0][0] for s in students]
+    assert all(path.stem == "training" for _, items in jobs[:3] for _, path in items)
+    indices = sorted(index for _, items in jobs for index, _ in items)
+    assert indices == list(range(len(submissions)))
+    for student, items in jobs:
+        assert all(submissions[i] == (student, path) for i, path in items)
+        assert len(asset_groups([path for _, path in items])) == 1  # one sandbox's files
+    assert {len(items) for _, items in jobs} == {1, len(STAGES) - 1}
