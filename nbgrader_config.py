@@ -84,7 +84,7 @@ try:
         OverwriteReleasedCells,
     )
     from autograder.nbgrader_plugin import OutOfKernelGrade
-    from autograder.student_html import SanitizeStudentContent
+    from autograder.student_html import SanitizeStudentContent, escape_formgrader_pages
 except Exception as error:  # noqa: BLE001 - any reason: nbgrader must not go on
     sys.exit(f"nbgrader_config.py: the kit's grading plugin cannot be loaded from {KIT} "
              f"({type(error).__name__}: {error}). Run nbgrader with the kit's environment "
@@ -148,6 +148,9 @@ c.FeedbackExporter.extra_template_basedirs = [str(p) for p in TEMPLATES]
 # Every HTMLExporter nbgrader builds from this file gets both, FeedbackExporter too.
 c.HTMLExporter.preprocessors = [SanitizeStudentContent]
 c.HTMLExporter.filters = {"markdown2html": "autograder.student_html.markdown2html"}
+# Nor does a crafted link: formgrader's other pages write ids from their URL into
+# a script unescaped (nbgrader's page environment escapes nothing); theirs does.
+escape_formgrader_pages()
 
 # Releasing: stage 5's cnn1d_reference.py holds the answers of stages 2-4, so
 # nbgrader's release_assignment (command line and formgrader) refuses it while

@@ -19,13 +19,17 @@ answer would read as tag soup: the kit cleans with its own allowlist instead
   cleaned; the student's id and names that formgrader prints are escaped;
 - ``markdown2html``, the Markdown filter: nbconvert's rendering, then cleaned
   (Markdown cells, their attachments, Markdown outputs, grading comments).
+
+and ``escape_formgrader_pages()`` makes formgrader's other pages escape the
+ids it takes from their URL (below).
 """
 
 import re
+import sys
 
 import bleach
-from jinja2 import pass_context
-from markupsafe import escape
+from jinja2 import Environment, pass_context
+from markupsafe import Markup, escape
 from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 from nbconvert.preprocessors import Preprocessor
 
@@ -156,3 +160,39 @@ class SanitizeStudentContent(Preprocessor):
                 name: {m: v for m, v in bundle.items() if m in RASTER}
                 for name, bundle in cell.attachments.items()}
         return cell, resources
+
+
+# --- formgrader's own pages -------------------------------------------------
+# nbgrader renders formgrader's pages (Manage Students, the Gradebook, ...)
+# with a Jinja environment that escapes nothing, and writes ids taken from the
+# URL into a script: ``var student_id = "{{ student_id }}";``. A link such as
+# ``.../formgrader/manage_students/x";fetch(...);"`` sent to an instructor runs
+# in their Jupyter origin (their kernels, the gradebook). The environment below
+# escapes every value written into a page as HTML, backslashes too (one ending a
+# value would run its string on): in a script's string an entity is inert
+# text, in HTML it shows as the character.
+
+
+def _escape_value(value):
+    if hasattr(value, "__html__"):  # markup the template made (a macro's output)
+        return value
+    return Markup(str(escape(value)).replace("\\", "&#92;"))
+
+
+class EscapingEnvironment(Environment):
+    """A Jinja environment that HTML-escapes every value a template writes."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **dict(kwargs, autoescape=True, finalize=_escape_value))
+
+
+FORMGRADER_MODULE = "nbgrader.server_extensions.formgrader.formgrader"
+
+
+def escape_formgrader_pages():
+    """Make formgrader build its page environment escaping (called from
+    ``nbgrader_config.py``, which formgrader loads before it builds it); does
+    nothing in a process without formgrader (every nbgrader command)."""
+    module = sys.modules.get(FORMGRADER_MODULE)
+    if module is not None:
+        module.Environment = EscapingEnvironment

@@ -15,8 +15,11 @@ and with feedback:
    autograded notebook, as an autograde that kept them would), her name in
    the gradebook an ``<img onerror>``. Each payload records a label in
    ``window.cnn1d_xss`` when it runs: none does in the grading page or the
-   feedback page; with the two sanitizing lines taken out of the course's
-   nbgrader_config.py, the same pages run them.
+   feedback page; with the sanitizing lines taken out of the course's
+   nbgrader_config.py, the same pages run them. Nor does a crafted link to
+   formgrader's Manage Students pages (a payload in an id of the URL, which
+   nbgrader writes into a script) run, and without the line that escapes
+   those pages it does.
 3. The Assignment List (Nbgrader menu) lists the released stage.
 
 Runtime: grading the course (stage 2, two students) and two JupyterLab
@@ -26,6 +29,7 @@ grading), 153 s of it the pages themselves. Skipped without playwright or
 """
 
 import shutil
+from urllib.parse import quote
 
 import nbformat
 import pytest
@@ -47,7 +51,8 @@ WRITTEN = STAGE.written[0].grade_id
 # The lines of nbgrader_config.py that make student markup inert (weakened: removed)
 SANITIZING = ("c.HTMLExporter.preprocessors = [SanitizeStudentContent]\n",
               'c.HTMLExporter.filters = {"markdown2html": '
-              '"autograder.student_html.markdown2html"}\n')
+              '"autograder.student_html.markdown2html"}\n',
+              "escape_formgrader_pages()\n")
 PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5Er"
        "kJggg==")
 
@@ -166,6 +171,24 @@ def ran(page, links=True):
     return set(pages.xss_labels(page))
 
 
+def crafted_links(lab):
+    """Formgrader pages whose URL carries a payload in an id, as in a link a
+    student sends an instructor: the id closes the string of the page's
+    script that holds it (Manage Students and the Gradebook)."""
+    def payload(label):
+        return quote(f'x";(window.cnn1d_xss=window.cnn1d_xss||[]).push("{label}");"', safe="")
+    return {"url-student": lab.url("formgrader/manage_students/" + payload("url-student")),
+            "url-assignment": lab.url("formgrader/gradebook/" + payload("url-assignment"))}
+
+
+def ran_at(page, links):
+    found = set()
+    for url in links.values():
+        page.goto(url)
+        found |= ran(page, links=False)
+    return found
+
+
 def test_formgrader_opens_from_the_nbgrader_menu(lab, browser):
     page = pages.new_page(browser)
     try:
@@ -241,6 +264,17 @@ def test_no_student_markup_runs_in_the_grading_page(lab, browser):
         page.close()
 
 
+def test_no_crafted_link_runs_in_formgraders_pages(lab, browser):
+    page = pages.new_page(browser)
+    try:
+        assert ran_at(page, crafted_links(lab)) == set()
+        # the id is shown as it was given
+        page.goto(crafted_links(lab)["url-student"])
+        assert 'x";(window' in page.locator(".breadcrumb").inner_text()
+    finally:
+        page.close()
+
+
 def test_no_student_markup_runs_in_the_feedback_page(browser, courses):
     """Nor does a link in her maths: the page's MathJax typesets her answer
     (an extension's macro, which it would fetch, stopped every formula) and
@@ -269,6 +303,7 @@ def test_the_same_pages_run_it_without_the_sanitizing_lines(browser, courses):
         with pages.jupyter_lab(weak, env=tool_env()) as weak_lab:
             pages.open_submission(page, weak_lab, STAGE.name, "mallory")
             assert ran(page) >= RUN_WEAKENED["grading"] | set(LINKS)
+            assert ran_at(page, crafted_links(weak_lab)) == {"url-student", "url-assignment"}
     finally:
         page.close()
 

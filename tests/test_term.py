@@ -397,6 +397,11 @@ def test_ci_grades_the_same_submissions_to_the_same_points(term):
 
 
 def test_grading_the_class_again_in_parallel_changes_nothing(term):
+    # every submission graded again on the workers and written to the gradebook
+    # again, with the same scores (ada's with her written answers' points) and penalties
+    students = len(term.seen["after regrade"])
+    assert (f"graded {students} submissions of {STAGE.name} ({students} on the workers, "
+            "0 again here)") in term.seen["course grade"].stdout
     assert term.seen["after course grade"] == term.seen["after regrade"]
 
 
