@@ -5,11 +5,15 @@ process itself, started, waited for and stopped.
 the command, where the users' environment or configurable-http-proxy is
 missing. ``running_hub(...)`` starts ``jupyterhub -f CONFIG`` from the
 kit's .venv, waits until its API answers, yields the process, and stops it
-(and the proxy and servers it started) at the end.
+(and the proxy and servers it started) at the end. ``class_users(...)``
+makes a test's Linux users and the course's groups, and removes them;
+``write_hub_config(...)`` writes the configuration a test's hub runs with.
 """
 
 import contextlib
+import grp
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -57,3 +61,52 @@ def running_hub(hub, config, env, cwd, timeout=90):
         yield proc
     finally:
         servers.stop_group(proc)
+
+
+@contextlib.contextmanager
+def class_users(people, others=()):
+    """Linux users for a hub test: ``people``, (name, group) pairs, each made
+    with a home and a shell in its group (an earlier run's user of that name
+    removed first); the groups made where missing. ``others`` are users the
+    test's setup makes itself (a service's, by setup.sh or a documented
+    command): an earlier run's removed first, removed with the rest. At the
+    end every process of these users is killed, the users and the groups this
+    made are removed."""
+    made_groups, made_users = [], []
+    try:
+        for group in dict.fromkeys(g for _, g in people):
+            try:
+                grp.getgrnam(group)
+            except KeyError:
+                subprocess.run(["groupadd", group], check=True, capture_output=True)
+                made_groups.append(group)
+        for user in others:
+            subprocess.run(["userdel", "-r", user], capture_output=True)
+            made_users.append(user)
+        for user, group in people:
+            subprocess.run(["userdel", "-r", user], capture_output=True)
+            made_users.append(user)
+            subprocess.run(["useradd", "-m", "-s", "/bin/bash", "-G", group, user],
+                           check=True, capture_output=True)
+        yield
+    finally:
+        for user in made_users:
+            subprocess.run(["pkill", "-KILL", "-u", user], capture_output=True)
+            subprocess.run(["userdel", "-r", user], capture_output=True)
+        for group in made_groups:
+            subprocess.run(["groupdel", group], capture_output=True)
+
+
+def write_hub_config(state, loaded,
+                     scopes=("admin:users", "admin:servers", "access:servers", "list:users")):
+    """``state``/jupyterhub_config.py: the hub configuration ``loaded`` (a path)
+    and a service of the test's own, its token holding ``scopes``. Returns
+    the file's path and the token."""
+    token = secrets.token_hex(32)
+    config = Path(state) / "jupyterhub_config.py"
+    config.write_text(
+        f"load_subconfig({str(loaded)!r})\n"
+        f"c.JupyterHub.services.append({{'name': 'cnn1d-test', 'api_token': {token!r}}})\n"
+        "c.JupyterHub.load_roles.append({'name': 'cnn1d-test', 'services': ['cnn1d-test'], "
+        f"'scopes': {list(scopes)!r}}})\n")
+    return config, token

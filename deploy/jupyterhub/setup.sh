@@ -19,7 +19,7 @@
 #   groups formgrade-<course> (instructors) and nbgrader-<course> (students)
 #
 # Steps can be run alone: setup.sh packages | hub | hub-config | user-env [PREFIX] |
-#   groups | roles | exchange | course | backups | feedback
+#   groups | roles | exchange | course | backups | feedback | ngshare (several hosts)
 set -euo pipefail
 KIT="$(cd "$(dirname "$0")/../.." && pwd)"
 COURSE="$(sed -n 's/^c\.CourseDirectory\.course_id = "\(.*\)"$/\1/p' "$KIT/nbgrader_config.py")"
@@ -27,6 +27,17 @@ JUPYTERHUB="jupyterhub==6.1.1"
 # Debian's Python: every user can run it (a Python under /root could not)
 PYTHON="${PYTHON:-/usr/bin/python3}"
 CHP="configurable-http-proxy@5.3.0"
+# The exchange for several hosts (deploy/README.md): nbgrader's exchange that
+# talks to ngshare, in the users' environment, without its dependencies (it
+# pins jupyter-core<4.11.2, older than jupyter_server 2 needs, and uses only
+# jupyter_data_dir of it; rapidfuzz and requests come with the kit's pins).
+NGSHARE_EXCHANGE="ngshare-exchange==0.5.3"
+# ngshare itself, in an environment of its own: 0.6.0 needs SQLAlchemy 1.4
+# (under 2.x a release or a submission is answered "success" and never stored:
+# its Assignment and Submission reach the session only by the backref cascade
+# SQLAlchemy 2 removed), older than the kit's and the hub's.
+NGSHARE="ngshare==0.6.0 SQLAlchemy==1.4.54 alembic==1.19.2"
+NGSHARE_ENV="${CNN1D_NGSHARE_ENV:-/opt/tljh/ngshare}"
 # CNN1D_* move these folders (the hub's test does)
 INSTRUCTORS="formgrade-$COURSE"
 ROLES="${CNN1D_ROLES:-/opt/tljh/roles}"
@@ -77,7 +88,7 @@ print(' '.join(r for r in p['optional-dependencies']['dev'] if r.startswith('jup
 hub_config() {
   install -d -m 755 -o root -g root "$HUB_CONFIG"
   local f
-  for f in jupyterhub_config.py cnn1d_lti.py cnn1d_spawner.py; do
+  for f in jupyterhub_config.py cnn1d_lti.py cnn1d_spawner.py cnn1d_ngshare.py; do
     install -m 644 -o root -g root "$KIT/deploy/jupyterhub/$f" "$HUB_CONFIG/$f"
   done
   install -m 644 -o root -g root "$KIT/autograder/isolation.py" "$HUB_CONFIG/cnn1d_isolation.py"
@@ -99,6 +110,9 @@ print(' '.join(p['dependencies']))")"
       | { grep -v "is ignored: it is neither a file nor a directory" || true; }
     echo "$PYTHON $reqs $JUPYTERHUB" > "$prefix/.cnn1d-installed"
   fi
+  # shellcheck disable=SC2086
+  "$prefix/bin/pip" install --quiet --no-deps $NGSHARE_EXCHANGE 2>&1 \
+    | { grep -v "is ignored: it is neither a file nor a directory" || true; }
   # Fail closed: the environment's own defaults are the student's tools
   # (nbgrader's package turns formgrader on for everyone), so a server that
   # cannot read its role's configuration has no instructor extension.
@@ -107,6 +121,16 @@ print(' '.join(p['dependencies']))")"
   install -D -m 644 "$KIT/deploy/jupyterhub/roles/student/labconfig/page_config.json" \
     "$prefix/etc/jupyter/labconfig/page_config.json"
   chmod -R a+rX "$prefix"
+}
+
+# ngshare's environment (deploy/README.md, Several hosts), run by the hub as
+# a service; readable by every user (ngshare runs as its own).
+ngshare() {
+  test -x "$NGSHARE_ENV/bin/python" || "$PYTHON" -m venv "$NGSHARE_ENV"
+  # shellcheck disable=SC2086
+  "$NGSHARE_ENV/bin/pip" install --quiet $NGSHARE "$JUPYTERHUB" 2>&1 \
+    | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+  chmod -R a+rX "$NGSHARE_ENV"
 }
 
 groups() {
