@@ -24,7 +24,7 @@ and ngshare as the hub's service, as its own user.
 
 Needs root, the users' environment with ngshare-exchange (`setup.sh user-env`)
 and ngshare's environment (`setup.sh ngshare`).
-About 2 minutes (119 s on the shared 2 cores).
+About 2.5 minutes (148 s on the shared 2 cores, the hub test 132 s of it).
 """
 
 import base64
