@@ -212,6 +212,13 @@ STAGES = (
             Check("flatten", 1, "Flatten forward and backward"),
             Check("classifier_api", 2, "fit returns self; predict gives labels, predict_proba "
                   "probabilities", timeout=60.0),
+            # The fit contract of section 9, observed by the grader (measured in
+            # autograder/checks/training.py): training mode at every step, the history.
+            Check("fit_training_mode", 1, "fit trains every step with dropout on, though each "
+                  "record evaluates the validation set in evaluation mode", timeout=60.0),
+            Check("fit_history", 1, "history_ records at the contract's steps; each record's "
+                  "loss and accuracy are means over the samples since the last one",
+                  timeout=60.0),
             # Threshold, steps and time budget: autograder/checks/training.py (measured there).
             Check("accuracy", 3, "the classifier trained on a task drawn for this check "
                   "(MNIST-1D's generator, secret templates): its test accuracy, within a time "

@@ -272,8 +272,10 @@ MUTANTS = {  # (name in the notebook, mutant): (checks it must fail, words its m
                                                         "not one of the training labels"),
     ("Scratch1dCNNClassifier", OverflowingSoftmax): ({"classifier_api"}, "NaN or inf"),
     ("Scratch1dCNNClassifier", ProbaOverWrongAxis): ({"classifier_api"}, "rows must sum to 1"),
-    ("Scratch1dCNNClassifier", FitReturnsNothing): ({"classifier_api"}, "must return self"),
-    ("Scratch1dCNNClassifier", ClassifierStub): ({"classifier_api"}, "not implemented yet"),
+    ("Scratch1dCNNClassifier", FitReturnsNothing): ({"classifier_api", "fit_training_mode",
+                                                     "fit_history"}, "must return self"),
+    ("Scratch1dCNNClassifier", ClassifierStub): ({"classifier_api", "fit_training_mode",
+                                                  "fit_history"}, "not implemented yet"),
 }
 
 
@@ -317,6 +319,184 @@ def test_a_broken_maxpool_costs_only_the_pooling_checks():
     """The classifier checks build no pooling layer: a MaxPool1d bug costs nothing there."""
     failed = failures(namespace(MaxPool1d=PoolToEveryElement), "alice")
     assert set(failed) == {"maxpool_backward"}
+
+
+# --------------------------------------------------------------------------
+# The fit contract (issue 20, item 11): correct fits of other styles, mutants
+# --------------------------------------------------------------------------
+
+class HandWritten(RefClassifier):
+    """A fit written from the notebook's contract alone, in another style than the
+    reference: epochs written out (a permutation, its slices), its own softmax
+    cross-entropy and gradient, the recorded loss the mean of a list of every
+    sample's loss. The flags make it one of the mutants below (False: correct)."""
+
+    mode_once = False        # training mode switched on once, before the loop
+    no_training_call = False  # never switches training mode on (layers start training)
+    leave_training = False   # returns with the layers in training mode
+    loss_per_batch = False   # the recorded loss: a mean of batch means
+    drop_last = False        # the epoch's last, smaller batch dropped
+    top_up = False           # every batch batch_size samples, running into the next epoch
+    step_from_zero = False   # records step - 1
+    last_twice = False       # the last step recorded again when it is also a multiple
+    per_epoch = False        # eval_every ignored: records once per epoch
+    no_validation = False    # _record without the validation set
+
+    def _epochs(self, N, rng):
+        """Batches of indices, epoch after epoch (the flags' variants of the contract's)."""
+        B, rest = self.batch_size, np.empty(0, dtype=int)
+        while True:
+            order = rng.permutation(N)
+            if self.top_up:
+                order, rest = np.concatenate([rest, order]), np.empty(0, dtype=int)
+                while len(order) >= B:
+                    yield order[:B]
+                    order = order[B:]
+                rest = order
+                continue
+            for first in range(0, N, B):
+                if self.drop_last and first + B > N:
+                    break
+                yield order[first:first + B]
+
+    def fit(self, X, y, X_val=None, y_val=None):
+        X, t, X_val, t_val, rng = self._setup_fit(X, y, X_val, y_val)
+        opt = self._make_optimizer()
+        N = len(X)
+        every = -(-N // self.batch_size) if self.per_epoch or self.eval_every is None \
+            else self.eval_every
+        began = time.perf_counter()
+        losses, batch_means, hits, count = [], [], 0, 0
+        if self.mode_once:
+            self._set_training(True)
+        batches = self._epochs(N, rng)
+        for step in range(1, self.steps + 1):
+            idx = next(batches)
+            xb = X[idx] if self.augment is None else \
+                self.augment(X[idx], rng).astype(self.dtype, copy=False)
+            if not (self.mode_once or self.no_training_call):
+                self._set_training(True)
+            z = self._forward(xb)
+            z = z - z.max(axis=1, keepdims=True)
+            p = np.exp(z)
+            p /= p.sum(axis=1, keepdims=True)
+            rows = np.arange(len(idx))
+            losses.extend(-np.log(p[rows, t[idx]]))
+            batch_means.append(-np.log(p[rows, t[idx]]).mean())
+            hits += int(np.sum(p.argmax(axis=1) == t[idx]))
+            count += len(idx)
+            grad = p
+            grad[rows, t[idx]] -= 1.0
+            grad = (grad / len(idx)).astype(self.dtype)
+            for layer in self.layers_[::-1]:
+                grad = layer.backward(grad)
+            opt.step(self.layers_)
+            due = step % every == 0
+            if due or step == self.steps:
+                loss = np.mean(batch_means) if self.loss_per_batch else np.mean(losses)
+                val = (None, None) if self.no_validation else (X_val, t_val)
+                for _ in range(2 if self.last_twice and due and step == self.steps else 1):
+                    self._record(step - self.step_from_zero, loss, hits / count, *val,
+                                 time.perf_counter() - began)
+                losses, batch_means, hits, count = [], [], 0, 0
+        if not self.leave_training:
+            self._set_training(False)
+        return self
+
+
+class WeightedAverage(RefClassifier):
+    """Another correct fit: the given _batches, the given loss, the record's loss as
+    np.average of the batch losses weighted by the batch sizes, a while loop."""
+
+    def fit(self, X, y, X_val=None, y_val=None):
+        X, t, X_val, t_val, rng = self._setup_fit(X, y, X_val, y_val)
+        loss_fn, opt, N = SoftmaxCrossEntropy(), self._make_optimizer(), len(X)
+        every = self.eval_every or int(np.ceil(N / self.batch_size))
+        began, batches = time.perf_counter(), self._batches(N, rng)
+        seen, step = [], 0
+        while step < self.steps:
+            idx = next(batches)
+            step += 1
+            self._set_training(True)
+            logits = self._forward(X[idx])
+            seen.append((loss_fn.forward(logits, t[idx]),
+                         np.mean(np.argmax(logits, axis=1) == t[idx]), len(idx)))
+            dout = loss_fn.backward()
+            for layer in reversed(self.layers_):
+                dout = layer.backward(dout)
+            opt.step(self.layers_)
+            if step % every == 0 or step == self.steps:
+                loss, acc, n = np.array(seen).T
+                self._record(step, np.average(loss, weights=n), np.average(acc, weights=n),
+                             X_val, t_val, time.perf_counter() - began)
+                seen = []
+        self._set_training(False)
+        return self
+
+
+def variant(**flags):
+    return type("HandWritten_" + "_".join(flags), (HandWritten,), flags)
+
+
+CONTRACT = ["fit_training_mode", "fit_history"]
+
+
+@pytest.mark.parametrize("cls", [RefClassifier, HandWritten, WeightedAverage],
+                         ids=lambda c: c.__name__)
+@pytest.mark.parametrize("student", STUDENTS)
+def test_correct_fits_of_other_styles_pass_the_contract_checks(cls, student):
+    """About 0.3 s each."""
+    ns = namespace(Scratch1dCNNClassifier=cls)
+    assert failures(ns, student, CONTRACT + ["classifier_api"]) == {}
+
+
+FIT_MUTANTS = {  # flags of HandWritten: (the check it fails, words its message contains)
+    "mode_once": ("fit_training_mode", "before EVERY forward pass"),
+    "no_training_call": ("fit_training_mode", "memorised its random labels"),
+    "leave_training": ("fit_training_mode", "must be in evaluation mode"),
+    "loss_per_batch": ("fit_history", "mean over the SAMPLES"),
+    "drop_last": ("fit_history", "history_['loss'][0]"),
+    "top_up": ("fit_history", "history_['loss'][0]"),
+    "step_from_zero": ("fit_history", "from 1"),
+    "last_twice": ("fit_history", "the last step once"),
+    "per_epoch": ("fit_history", "eval_every=10"),
+    "no_validation": ("fit_history", "history_['val_loss'] has 0 entries"),
+}
+
+
+@pytest.mark.parametrize("flag", list(FIT_MUTANTS))
+def test_fit_mutants_lose_the_contract_point_they_break(flag):
+    """Each mutant fails the one check of the part it breaks, and only it. About 1 s each."""
+    check, words = FIT_MUTANTS[flag]
+    for student in ("alice", "bob"):
+        failed = failures(namespace(Scratch1dCNNClassifier=variant(**{flag: True})), student)
+        assert set(failed) == {check}, failed
+        assert words in failed[check], failed
+
+
+def test_the_red_team_fits_of_other_styles_train_in_training_mode_but_record_nothing():
+    """tests/test_redteam_grader.py's correct-for-accuracy fits (batches drawn with
+    replacement; epochs by hand, no augmentation) set training mode at every step:
+    they keep the training-mode point. Neither calls _record, which the notebook's
+    contract asks for: they lose the history point, told so."""
+    from test_redteam_grader import SampledBatches
+
+    for cls in (SampledBatches.make(), SampledBatches.epochs_by_hand()):
+        failed = failures(namespace(Scratch1dCNNClassifier=cls), "alice", CONTRACT)
+        assert set(failed) == {"fit_history"}, failed
+        assert "fit recorded nothing" in failed["fit_history"]
+
+
+def test_the_training_mode_threshold_lies_well_between_the_two_trainings():
+    """MODE_LOSS_MIN against the loss the check measures, over 40 tasks (about 4 s):
+    the reference stays 3x above it, a fit that switches training mode on once 3x
+    below (the check module's docstring gives the same over 300 tasks)."""
+    rngs = [np.random.default_rng([7, i]) for i in range(40)]
+    reference = [stage.mode_loss(RefClassifier, rng) for rng in rngs]
+    rngs = [np.random.default_rng([7, i]) for i in range(40)]
+    once = [stage.mode_loss(variant(mode_once=True), rng) for rng in rngs]
+    assert min(reference) > 3 * stage.MODE_LOSS_MIN, min(reference)
+    assert max(once) < stage.MODE_LOSS_MIN / 3, max(once)
 
 
 # --------------------------------------------------------------------------

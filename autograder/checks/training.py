@@ -41,7 +41,7 @@ import time
 import numpy as np
 
 from solutions.augment import shift_and_noise
-from solutions.losses import softmax
+from solutions.losses import SoftmaxCrossEntropy, softmax
 from solutions.model import MNIST1D_CNN
 from solutions.model import Scratch1dCNNClassifier as Reference
 from solutions.pool import MaxPool1d as RefMaxPool1d
@@ -287,11 +287,13 @@ def _kwargs_text(kwargs):
     return ", ".join(f"{k}={v!r}" for k, v in kwargs.items() if k != "augment")
 
 
-def _fit(model, X, y, context, token):
-    """Run fit; it must return the model itself (checked by a marker attribute,
-    which also works when the model lives in the grader's sandbox)."""
+def _fit(model, X, y, context, token, validation=()):
+    """Run fit (with ``validation`` = (X_val, y_val) when given); it must return
+    the model itself (checked by a marker attribute, which also works when the
+    model lives in the grader's sandbox)."""
     model.grader_token_ = token
-    returned = call(f"fit(X, y) with {context}", model.fit, X, y)
+    label = "fit(X, y, X_val, y_val)" if validation else "fit(X, y)"
+    returned = call(f"{label} with {context}", model.fit, X, y, *validation)
     if returned is None:
         raise CheckFailed(f"fit(X, y) must return self, the fitted classifier, so that "
                           f"clf.fit(X, y).predict(X) works; it returned None: did you forget "
@@ -398,6 +400,205 @@ def check_classifier_api(ns, rng):
     big = context + ", logits of magnitude up to 1000"
     _check_proba(model, X, big)
     _check_predict(model, X, classes, big)
+
+
+# --------------------------------------------------------------------------
+# The fit contract (section 9 of the notebook), as the grader observes it
+# --------------------------------------------------------------------------
+
+#: Training mode at every step. MODE_TASK: N random sequences of length L with
+#: random labels (two classes), which a softmax on the raw samples
+#: (``conv_layers=()``: Flatten, Dropout, Linear) memorises when it trains
+#: without dropout and cannot with dropout 0.9 before its Linear layer. With a
+#: validation set and ``eval_every=1`` every step's ``_record`` evaluates it
+#: through ``decision_function``, which switches every layer to evaluation
+#: mode: a fit that switches training mode on once, before its loop, trains
+#: its last 39 steps without dropout. The grader measures the trained
+#: network's loss on its training set (its logits, in evaluation mode), never
+#: the history the fit records. Measured over 300 tasks (2026-12-07, ``mode_loss``
+#: on ``default_rng([7, i])``, i < 300; tests/test_checks_training.py repeats it on
+#: 40): the reference 0.34-2.28, that fit 0.0001-0.005; MODE_LOSS_MIN lies
+#: between, a factor of 6 or more from each.
+MODE_TASK = (40, 64)
+MODE_CONFIG = {"conv_layers": (), "dropout": 0.9, "optimizer": "adam", "lr": 0.2,
+               "batch_size": 20, "steps": 40, "eval_every": 1, "verbose": False,
+               "dtype": "float64"}
+MODE_LOSS_MIN = 0.05
+
+#: The history: which steps are recorded, and the loss and accuracy of a record
+#: as means over the SAMPLES trained since the previous one. With a learning
+#: rate of 1e-12 the weights do not move, so the grader computes every
+#: sample's loss itself from the trained network; a record that covers whole
+#: epochs (each sample once an epoch, the last batch smaller) must hold the
+#: mean over all N samples, whatever the batch order. (batch_size, steps,
+#: eval_every) of each fit: 250 samples in batches of 100 (3 steps an epoch, the
+#: last of 50), records at steps 3, 6 and 7; batches of 50 with eval_every=10,
+#: records at 10 and 20 (the last step once).
+HISTORY_TASK = (250, 16, 3)
+HISTORY_FITS = ((100, 7, None), (50, 20, 10))
+HISTORY_CONFIG = {"conv_layers": (), "optimizer": "sgd", "lr": 1e-12, "verbose": False,
+                  "dtype": "float64"}
+
+
+def _loss_and_accuracy(logits, t):
+    """Mean softmax cross-entropy and accuracy of ``logits`` (N, K) against targets ``t``."""
+    return (float(SoftmaxCrossEntropy().forward(logits, t)),
+            float(np.mean(np.argmax(logits, axis=1) == t)))
+
+
+def _layers_left_training(model, context):
+    """Indices of the layers that fit left in training mode."""
+    layers = call(f"layers_ after fit with {context}", lambda: list(model.layers_))
+    return [i for i, layer in enumerate(layers)
+            if call(f"layers_[{i}].training after fit with {context}",
+                    lambda layer=layer: bool(layer.training))]
+
+
+def mode_task(rng):
+    """(X, y, X_val, y_val, constructor arguments) of the training-mode check."""
+    N, L = MODE_TASK
+    X, y = rng.standard_normal((N, L)), rng.permutation(np.arange(N) % 2)
+    X_val, y_val = rng.standard_normal((4, L)), np.array([0, 1, 0, 1])
+    return X, y, X_val, y_val, dict(MODE_CONFIG, seed=int(rng.integers(0, 1000)))
+
+
+def mode_loss(cls, rng):
+    """The training loss, in evaluation mode, of ``cls`` trained as the training-mode
+    check trains it, in this process (measuring MODE_LOSS_MIN's margins)."""
+    X, y, X_val, y_val, kwargs = mode_task(rng)
+    logits = cls(**kwargs).fit(X, y, X_val, y_val).decision_function(X)
+    return _loss_and_accuracy(logits, y)[0]
+
+
+def check_fit_training_mode(ns, rng):
+    """Every step trains in training mode (dropout on), though each record evaluates
+    the validation set in evaluation mode; fit returns with the layers in evaluation mode."""
+    X, y, X_val, y_val, kwargs = mode_task(rng)
+    N, L = X.shape
+    context = (f"{N} random sequences of length {L} with random labels, a validation set, "
+               f"{_kwargs_text(kwargs)}")
+    model = _new_model(ns, kwargs)
+    _fit(model, X, y, context, int(rng.integers(1, 2**31)), (X_val, y_val))
+    logits = _logits(model, X, context)
+    if logits.shape != (N, 2):
+        raise CheckFailed(f"decision_function(X) has shape {logits.shape}, expected ({N}, 2), "
+                          f"one logit per class ({context})")
+    loss, _ = _loss_and_accuracy(logits, y)
+    if loss < MODE_LOSS_MIN:
+        raise CheckFailed(
+            f"the trained network memorised its random labels: its loss on the training set "
+            f"is {loss:.3f} in evaluation mode, as after training without dropout; trained "
+            f"with dropout 0.9 at every step it stays above {MODE_LOSS_MIN} ({context}). "
+            "Hint: call self._set_training(True) before EVERY forward pass, not once before "
+            "the loop: _record evaluates the validation set through decision_function, which "
+            "switches every layer to evaluation mode")
+    # At the end: evaluation mode (without a validation set no record switches to it).
+    short = dict(kwargs, steps=3)
+    context = f"{N} sequences of length {L}, no validation set, {_kwargs_text(short)}"
+    model = _new_model(ns, short)
+    _fit(model, X, y, context, int(rng.integers(1, 2**31)))
+    left = _layers_left_training(model, context)
+    if left:
+        raise CheckFailed(f"after fit the layers must be in evaluation mode; layers_{left} "
+                          f"are still training ({context}). Hint: end fit with "
+                          "self._set_training(False)")
+
+
+def _history(model, keys, context):
+    """{key: float array} of ``model.history_``, each of the keys present."""
+    history = call(f"history_ after fit with {context}", lambda: model.history_)
+    out = {}
+    for key in keys:
+        try:
+            values = history[key]
+        except Exception:  # noqa: BLE001 - not a dict, or the key is missing
+            raise CheckFailed(f"after fit, history_ has no entry {key!r} ({context}); "
+                              "record with self._record(step, loss, train_acc, X_val, "
+                              "t_val, elapsed), which fills it") from None
+        out[key] = as_array(f"history_[{key!r}] after fit with {context}",
+                            call(f"history_[{key!r}]", lambda v=values: list(v)))
+    return out
+
+
+def _shown(values, most=10):
+    values = [int(v) if float(v).is_integer() else float(v) for v in values[:most]]
+    return f"{values}" if len(values) < most else f"{values[:-1]} and more"
+
+
+def _records(N, batch_size, steps, eval_every):
+    """The steps fit records at, by the contract."""
+    every = eval_every or -(-N // batch_size)
+    return [s for s in range(1, steps + 1) if s % every == 0 or s == steps]
+
+
+def _step_hint(got, expected, eval_every):
+    if len(got) == 0:
+        return ("fit recorded nothing: call self._record(step, loss, train_acc, X_val, t_val, "
+                "elapsed) every eval_every steps and after the last step")
+    if len(got) == len(expected) and np.array_equal(got + 1, expected):
+        return "step counts optimiser steps from 1: the first record of eval_every=3 is step 3"
+    if len(got) == len(expected) + 1 and np.array_equal(got[:-1], expected):
+        return "record the last step once, even when it is also a multiple of eval_every"
+    if eval_every is None:
+        return ("eval_every=None records once per epoch, every ceil(N / batch_size) steps: the "
+                "epoch's last, smaller batch is a step too")
+    return f"record every eval_every={eval_every} steps and after the last step"
+
+
+def check_fit_history(ns, rng):
+    """history_ records at the contract's steps (from 1, per epoch or eval_every, the
+    last step once); each record's loss and accuracy are means over the samples since the
+    previous record, every sample once an epoch (a smaller last batch weighs by its size)."""
+    N, L, K = HISTORY_TASK
+    X, y = rng.normal(0.0, 3.0, (N, L)), rng.permutation(np.arange(N) % K)
+    X_val, y_val = rng.normal(0.0, 3.0, (30, L)), np.arange(30) % K
+    for batch_size, steps, eval_every in HISTORY_FITS:
+        kwargs = dict(HISTORY_CONFIG, batch_size=batch_size, steps=steps, eval_every=eval_every,
+                      seed=int(rng.integers(0, 1000)))
+        context = f"{N} sequences of length {L}, {K} classes, {_kwargs_text(kwargs)}"
+        validation = (X_val, y_val) if eval_every is None else ()
+        if validation:
+            context += ", a validation set"
+        model = _new_model(ns, kwargs)
+        _fit(model, X, y, context, int(rng.integers(1, 2**31)), validation)
+        keys = ("step", "loss", "train_acc") + (("val_loss", "val_acc") if validation else ())
+        history = _history(model, keys, context)
+        expected = _records(N, batch_size, steps, eval_every)
+        got = history["step"]
+        if got.shape != (len(expected),) or not np.array_equal(got, expected):
+            raise CheckFailed(f"history_['step'] is {_shown(got)}, expected {expected} "
+                              f"({context}: {-(-N // batch_size)} steps an epoch). Hint: "
+                              + _step_hint(got, np.array(expected), eval_every))
+        for key in keys[1:]:
+            if history[key].shape != got.shape:
+                raise CheckFailed(f"history_[{key!r}] has {history[key].size} entries and "
+                                  f"history_['step'] {got.size} ({context}): one of each per "
+                                  "record; let self._record append them")
+        # The weights have not moved (lr 1e-12): each sample's loss is the trained network's.
+        loss, accuracy = _loss_and_accuracy(_logits(model, X, context), y)
+        per_epoch = -(-N // batch_size)
+        for i, (start, end) in enumerate(zip([0] + expected[:-1], expected, strict=True)):
+            if start % per_epoch or end % per_epoch:
+                continue  # not whole epochs: which samples it saw depends on the batch order
+            span = (f"the record at step {end} covers steps {start + 1}-{end}, "
+                    f"{(end - start) // per_epoch} epoch(s): every sample equally often")
+            for key, want, what in (("loss", loss, "loss"), ("train_acc", accuracy, "accuracy")):
+                value = float(history[key][i])
+                if not np.isclose(value, want, rtol=1e-7, atol=1e-9):
+                    raise CheckFailed(
+                        f"history_[{key!r}][{i}] is {value:.6g}, expected {want:.6g}, the mean "
+                        f"{what} over the {N} samples ({context}; {span}). Hint: the mean over "
+                        "the SAMPLES of the batches since the previous record: add "
+                        "loss * len(batch) and the hits of each batch, divide by the samples "
+                        f"seen (the epoch's last batch has {N % batch_size or batch_size} "
+                        "samples, not batch_size); each epoch visits every sample once")
+        if validation:
+            val = _loss_and_accuracy(_logits(model, X_val, context), y_val)
+            for key, want in zip(("val_loss", "val_acc"), val, strict=True):
+                if not np.allclose(history[key], want, rtol=1e-7, atol=1e-9):
+                    raise CheckFailed(f"history_[{key!r}] does not hold the validation set's "
+                                      f"{key[4:]} at every record ({context}). Hint: pass X_val "
+                                      "and t_val, as _setup_fit returned them, to self._record")
 
 
 def _augment(ns):
