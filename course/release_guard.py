@@ -60,15 +60,38 @@ class GuardedReleaseAssignment(ExchangeReleaseAssignment):
     ).tag(config=True)
 
     def start(self):
-        name = self.coursedir.assignment_id
-        problems = open_revealed_stages(name, self.coursedir.db_url)
-        if problems and not self.allow_open_answers:
-            stage = get_stage(name)
-            self.fail(
-                f"refusing to release {name}: its files hold the answers of "
-                f"{', '.join(stage.reveals)}, and " + "; ".join(problems) + ". Release it "
-                "after those stages close (set due dates with `nbgrader db assignment add "
-                f"NAME --duedate=...`), or force it with {FORCE}.")
-        if problems:
-            self.log.warning("releasing %s although %s (forced)", name, "; ".join(problems))
+        _refuse_open(self, self.allow_open_answers)
         return super().start()
+
+
+def _refuse_open(exchange, allow):
+    """Fail ``exchange`` (a release_assignment) when its stage reveals one still
+    open, unless ``allow``."""
+    name = exchange.coursedir.assignment_id
+    problems = open_revealed_stages(name, exchange.coursedir.db_url)
+    if problems and not allow:
+        stage = get_stage(name)
+        exchange.fail(
+            f"refusing to release {name}: its files hold the answers of "
+            f"{', '.join(stage.reveals)}, and " + "; ".join(problems) + ". Release it "
+            "after those stages close (set due dates with `nbgrader db assignment add "
+            f"NAME --duedate=...`), or force it with {FORCE}.")
+    if problems:
+        exchange.log.warning("releasing %s although %s (forced)", name, "; ".join(problems))
+
+
+def guarded(release_class):
+    """Another exchange's release_assignment (ngshare-exchange's, on several
+    hosts: deploy/README.md) refusing as GuardedReleaseAssignment does, and
+    forced by the same option."""
+
+    class Guarded(release_class):
+        def start(self):
+            allow = self.config.GuardedReleaseAssignment.get("allow_open_answers", False)
+            if isinstance(allow, str):  # as given on the command line
+                allow = Bool().from_string(allow)
+            _refuse_open(self, allow)
+            return super().start()
+
+    Guarded.__name__ = Guarded.__qualname__ = f"Guarded{release_class.__name__}"
+    return Guarded

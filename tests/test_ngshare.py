@@ -16,6 +16,8 @@ and ngshare as the hub's service, as its own user.
   collect` fails;
 - a fetch or a submit ngshare refuses fails (the student's classes of the
   section), where ngshare-exchange's own classes exit 0 having done nothing;
+- stage 5 is not released while stages 2-4 are open (the section's guarded
+  release), where ngshare-exchange's own release gives it to the students;
 - ngshare listens on 127.0.0.1 only (deploy/jupyterhub/cnn1d_ngshare.py);
   ngshare alone, in a network namespace of its own, listens on every interface;
 - ngshare runs in an environment of its own (SQLAlchemy 1.4): under the
@@ -24,7 +26,7 @@ and ngshare as the hub's service, as its own user.
 
 Needs root, the users' environment with ngshare-exchange (`setup.sh user-env`)
 and ngshare's environment (`setup.sh ngshare`).
-About 2.5 minutes (148 s on the shared 2 cores, the hub test 132 s of it).
+About 2 minutes (101-148 s on the shared 2 cores, most of it the hub test).
 """
 
 import base64
@@ -187,6 +189,15 @@ def _sign(user, mark):
     nbformat.write(nb, _notebook(user))
 
 
+def release_of(hub, stage):
+    """A released version of ``stage`` in the course (one file, made as the
+    instructors' group makes files there); its name."""
+    folder = hub.course / "release" / stage
+    folder.mkdir()
+    (folder / "cnn1d_reference.py").write_text("ANSWERS = 'of stages 2-4'\n")
+    return "cnn1d_reference.py"
+
+
 def _silent_with_stock(shell, step, stock):
     """``nbgrader STEP nosuch`` fails with the student's configuration, and
     exits 0 with ngshare-exchange's own class for the step."""
@@ -291,6 +302,20 @@ def test_the_exchange_through_ngshare_on_the_hub(hub):
         assert mine.returncode != 0, mine.stderr[-2000:]
         assert "Failed to list submissions" in mine.stderr
         assert not list(Path(pwd.getpwnam(BOB).pw_dir).glob("submitted/*/*"))
+
+        # stage 5 holds the answers of stages 2-4, all open: not released;
+        # ngshare-exchange's own release (weakened) gives it to the students
+        reveals = release_of(hub, "training")
+        refused = teacher("nbgrader", "release_assignment", "training", f"--course={COURSE_ID}")
+        assert refused.returncode != 0 and "refusing to release training" in refused.stderr, (
+            refused.stderr[-2000:])
+        assert "training" not in _api(bob, hub, "GET", f"assignments/{COURSE_ID}")[1]["assignments"]
+        stock = "--ExchangeFactory.release_assignment=ngshare_exchange.ExchangeReleaseAssignment"
+        released = teacher("nbgrader", "release_assignment", "training", f"--course={COURSE_ID}",
+                           stock)
+        assert released.returncode == 0, released.stderr[-2000:]
+        status, body = _api(bob, hub, "GET", f"assignment/{COURSE_ID}/training")
+        assert status == 200 and [f["path"] for f in body["files"]] == [reveals], body
 
         # the instructor collects: ada's own under ada, nothing of bob's there
         status, body = hub.request("POST", f"/user/{TEACHER}/formgrader/api/assignment/"
