@@ -536,7 +536,8 @@ def _step_hint(got, expected, eval_every):
         return ("fit recorded nothing: call self._record(step, loss, train_acc, X_val, t_val, "
                 "elapsed) every eval_every steps and after the last step")
     if len(got) == len(expected) and np.array_equal(got + 1, expected):
-        return "step counts optimiser steps from 1: the first record of eval_every=3 is step 3"
+        return (f"step counts optimiser steps from 1: the first record here is after step "
+                f"{expected[0]}")
     if len(got) == len(expected) + 1 and np.array_equal(got[:-1], expected):
         return "record the last step once, even when it is also a multiple of eval_every"
     if eval_every is None:
@@ -573,7 +574,8 @@ def check_fit_history(ns, rng):
             if history[key].shape != got.shape:
                 raise CheckFailed(f"history_[{key!r}] has {history[key].size} entries and "
                                   f"history_['step'] {got.size} ({context}): one of each per "
-                                  "record; let self._record append them")
+                                  "record; self._record appends them (val_loss and val_acc "
+                                  "when you pass it X_val and t_val as _setup_fit returned them)")
         # The weights have not moved (lr 1e-12): each sample's loss is the trained network's.
         loss, accuracy = _loss_and_accuracy(_logits(model, X, context), y)
         per_epoch = -(-N // batch_size)
