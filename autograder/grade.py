@@ -415,6 +415,17 @@ def grade_student(student, paths, secret, sandbox=None, split=1):
         else:
             from concurrent.futures import ThreadPoolExecutor
 
+            from .checks import stage_checks
+
+            # every stage's checks imported here, before two threads could import
+            # them at once (the solutions' modules import each other: a thread then
+            # got a partly imported module, and a check of the reference failed
+            # with an ImportError one run in a few)
+            for stage in STAGES:
+                try:
+                    stage_checks(stage.name)
+                except Exception:  # noqa: BLE001, S110 - that stage's checks say it when run
+                    pass
             with ThreadPoolExecutor(min(len(groups), split)) as pool:
                 for done in pool.map(grade_group, groups, boxes):
                     results.update(done)

@@ -75,3 +75,45 @@ def test_two_workers_grade_one_sandbox_per_job_stage_5_first(tmp_path):
         assert all(submissions[i] == (student, path) for i, path in items)
         assert len(asset_groups([path for _, path in items])) == 1  # one sandbox's files
     assert {len(items) for _, items in jobs} == {1, len(STAGES) - 1}
+
+
+def test_one_students_two_sandboxes_never_import_checks_at_once(tmp_path):
+    """One student on 2 cores: stage 5's sandbox is graded in a thread beside the
+    other one. Every stage's checks are imported before the threads start (two
+    threads importing the solutions' modules at once gave one of them a partly
+    imported module: a check of the reference failed with an ImportError, one
+    run in about eight). In a fresh interpreter, the sandboxes stood in for."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from course.bench_grading import answers_of, write_submission
+    from course.stages import get_stage
+
+    paths = [write_submission(tmp_path, "s", get_stage(name), answers_of("reference",
+                                                                          get_stage(name)))
+             for name in ("mini_batch", "training")]
+    code = f"""
+import sys, concurrent.futures as cf
+from autograder import grade
+seen = []
+class Pool(cf.ThreadPoolExecutor):
+    def __init__(self, *args, **kwargs):
+        seen.extend(m for m in ("autograder.checks.mini_batch", "autograder.checks.training")
+                    if m not in sys.modules)
+        super().__init__(*args, **kwargs)
+class Box:
+    def launch(self): pass
+    def close(self): pass
+cf.ThreadPoolExecutor = Pool
+grade.open_sandbox = lambda *args, **kwargs: Box()
+grade.grade_path = lambda student, path, *args, **kwargs: str(path)
+assert grade.grade_student("s", {[str(p) for p in paths]!r}, "secret", split=2) == \\
+    {[str(p) for p in paths]!r}
+print("not imported when the threads started:", seen)
+"""
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "not imported when the threads started: []" in done.stdout, done.stdout
