@@ -217,6 +217,12 @@ def time_submission(root, repeats=3, stages=None):
         run = {"cold_import_s": cold_import_seconds()}
         for workers in (2, 1):
             run[f"total_{workers}w_s"] = cli_grading_seconds(folder, workers, secret_file)
+            graded = json.loads(secret_file.with_name(f"cli-{workers}.json").read_text())
+            lost = [f"{c['id']}: {c['message'][:300]}" for r in graded["submissions"]
+                    for c in r["checks"] if not c["passed"]]
+            if lost:  # the reference's grades never vary: a failure is the grader's
+                raise RuntimeError(f"the reference lost points with --workers {workers}: "
+                                   f"{lost}")
         graded = json.loads((secret_file.with_name("cli-1.json")).read_text())["submissions"]
         run.update(total_s=run["total_2w_s"], ratio=run["total_2w_s"] / run["cold_import_s"],
                    ratio_1w=run["total_1w_s"] / run["cold_import_s"],

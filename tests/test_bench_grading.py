@@ -4,6 +4,7 @@ measurements are made, of the right notebooks, and give the grades they should.
 """
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -45,6 +46,22 @@ def test_time_submission_grades_the_reference_in_full(tmp_path):
     assert "interpreter and the grader's imports" in parts
     assert any(name.startswith("sandbox start") for name in parts)
     assert {f"{STAGE.name}.{c.name}" for c in STAGE.checks} <= set(parts)
+
+
+def test_time_submission_stops_when_the_reference_loses_points(tmp_path, monkeypatch):
+    """A check of the reference that fails (a grader's flaw: an ImportError in a
+    thread once did) stops the bench, naming it, instead of a timing beside a
+    lower score."""
+    def grade_badly(folder, workers, secret_file):
+        check = {"id": "single_channel.forward", "passed": workers == 2, "message": "ImportError"}
+        Path(secret_file).with_name(f"cli-{workers}.json").write_text(json.dumps(
+            {"submissions": [{"score": 0.0, "max_score": 1.0, "checks": [check]}]}))
+        return 1.0
+
+    monkeypatch.setattr(bench_grading, "cli_grading_seconds", grade_badly)
+    with pytest.raises(RuntimeError, match="lost points with --workers 1: "
+                                           r"\['single_channel.forward: ImportError'\]"):
+        bench_grading.time_submission(tmp_path, repeats=1, stages=[STAGE])
 
 
 def test_reference_costs_are_measured_and_recorded_for_every_stage(tmp_path):
