@@ -285,6 +285,7 @@ def run_grading(class_size=50, repeats=3, rounds=None, log=print):
     if rounds is None:
         rounds = max(2, class_size // STUDENTS_PER_ROUND)
 
+    loads = [round(os.getloadavg()[0], 1)]
     with tempfile.TemporaryDirectory(prefix="cnn1d-grading-bench-") as tmp:
         log("grading: one complete submission (the reference, all five stages):")
         one = time_submission(tmp, repeats)
@@ -296,11 +297,13 @@ def run_grading(class_size=50, repeats=3, rounds=None, log=print):
         log(f"  the reference's grading time per stage (each notebook's budget is 5x + 30 s): "
             f"{cost['seconds']}")
         log(f"grading: a class of {class_size}, 1 and 2 workers, interleaved in {rounds} rounds:")
+        loads.append(round(os.getloadavg()[0], 1))
         whole = time_class(tmp, class_size, rounds, log=log)
         log(f"  1 worker {whole['wall_s']['1']:.0f} s, 2 workers {whole['wall_s']['2']:.0f} s: "
             f"{whole['speedup']:.2f}x; grades identical: {whole['identical_grades']}")
     return {"submission": one, "class": whole, "cpu_count": os.cpu_count(),
-            "reference_cost": cost, "load_average": round(os.getloadavg()[0], 1)}
+            "reference_cost": cost, "load_average": round(os.getloadavg()[0], 1),
+            "load_averages": loads + [round(os.getloadavg()[0], 1)]}
 
 
 def markdown_section(part):
@@ -379,7 +382,15 @@ def markdown_section(part):
         f"two runs are {'identical' if whole['identical_grades'] else 'DIFFERENT'}; mean "
         f"score {whole['class_score']:.1f} points per notebook.",
     ]
-    if part.get("load_average") is not None:
+    if part.get("load_averages"):
+        start, before_class, end = part["load_averages"]
+        lines += ["", f"The machine's load average (1 minute): {start} at the start of these "
+                      f"measurements, {before_class} before the class, {end} at the end, on "
+                      f"{part['cpu_count']} CPUs shared with other jobs. Every ratio above "
+                      "compares timings taken side by side, but 2 workers are only faster "
+                      "where 2 cores are free: with other jobs running, the class's ratio "
+                      "falls."]
+    elif part.get("load_average") is not None:
         lines += ["", f"The machine's load average at the end of these measurements: "
                       f"{part['load_average']} on {part['cpu_count']} CPUs (other jobs "
                       "running: every ratio above compares timings taken side by side)."]

@@ -110,6 +110,9 @@ def test_markdown_section_reports_targets():
     assert "| 2 | 330 | 45.5 |" in md and "identical" in md
     part["class"]["identical_grades"] = False
     assert "DIFFERENT" in "\n".join(bench_grading.markdown_section(part))
+    part["load_averages"] = [0.5, 0.7, 1.2]
+    md = "\n".join(bench_grading.markdown_section(part))
+    assert "0.5 at the start of these measurements, 0.7 before the class, 1.2 at the end" in md
 
 
 def test_kept_sections_say_when_they_were_measured():
