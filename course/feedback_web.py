@@ -41,6 +41,15 @@ def _handler_base():
                 raise web.HTTPError(403, "only the course's instructors see the gradebook")
             return None
 
+        def write_error(self, status_code, **kwargs):
+            # the reason a refusal gives (HTTPError's message), not only "Forbidden"
+            error = kwargs.get("exc_info", (None, None, None))[1]
+            why = getattr(error, "log_message", None) or ""
+            self.finish(f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>"
+                        f"{status_code}: {escape(self._reason)}</title></head><body><h1>"
+                        f"{status_code}: {escape(self._reason)}</h1><p>{escape(why)}</p>"
+                        "</body></html>")
+
         def write_json(self, data):
             self.set_header("Content-Type", "application/json")
             self.finish(json.dumps(data, indent=1, sort_keys=True))

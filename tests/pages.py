@@ -18,6 +18,9 @@ the assignment -> the notebook -> the student's submission), types the score
 and the comment into formgrader's grading page and waits until formgrader has
 saved both (its PUT requests answered 200): then they are in gradebook.db.
 
+On a hub, ``hub_login(page, hub_url, user, password)`` logs in through its
+login page and ``HubServer(f"{hub_url}/user/{user}")`` stands for ``lab``.
+
 ``xss_labels(page)`` reads what hostile payloads record: a payload sets
 ``window.cnn1d_xss`` (a list of labels) when its script runs, so a page where
 no student markup ran has none.
@@ -103,6 +106,29 @@ def jupyter_lab(root, env=None, start_timeout=90):
         log.close()
 
 
+@dataclass(frozen=True)
+class HubServer:
+    """A user's server on a hub, as that user's logged-in browser reaches it
+    (``lab.url`` of the helpers below, without a token: the hub's cookie)."""
+    base: str  # the hub's URL and /user/<name>
+
+    def url(self, path):
+        return f"{self.base}/{path.lstrip('/')}"
+
+
+def hub_login(page, hub_url, user, password):
+    """Log in on the hub's login page as a person does; returns when the hub
+    has taken the password (its home or the spawn page is shown)."""
+    page.goto(f"{hub_url}/hub/login")
+    page.locator("#username_input").fill(user)
+    page.locator("#password_input").fill(password)
+    with page.expect_navigation():
+        page.locator("#login_submit").click()
+    if "/hub/login" in page.url:
+        raise AssertionError(f"the hub did not log {user} in: "
+                             f"{page.locator('body').inner_text()[:500]}")
+
+
 @contextlib.contextmanager
 def chromium():
     """Debian's chromium, headless, with a new empty profile; yields the browser."""
@@ -117,10 +143,24 @@ def chromium():
             browser.close()
 
 
-def new_page(browser, width=1400, height=1000):
-    page = browser.new_page(viewport={"width": width, "height": height})
+def new_page(browser, width=1400, height=1000, **options):
+    page = browser.new_page(viewport={"width": width, "height": height}, **options)
     page.set_default_timeout(TIMEOUT_MS)
+    # what the page's scripts said, and requests that failed: for a failing wait's message
+    page.console = []
+    page.on("console", lambda m: page.console.append(f"console {m.type}: {m.text}"))
+    page.on("pageerror", lambda e: page.console.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: page.console.append(f"failed: {r.method} {r.url}"))
+    page.on("response", lambda r: r.status >= 400 and page.console.append(
+        f"HTTP {r.status}: {r.request.method} {r.url}"))
     return page
+
+
+def explained(page, error):
+    """``error`` (a failed wait in ``page``) with the page's address and what its
+    scripts reported."""
+    lines = "\n".join(getattr(page, "console", [])[-30:])
+    return AssertionError(f"{error}\nat {page.url}\n{lines}")
 
 
 def open_lab(page, lab):
@@ -138,10 +178,15 @@ def nbgrader_menu(page, item):
 def open_formgrader(page, lab):
     """Nbgrader -> Formgrader in JupyterLab; returns formgrader's frame, showing
     Manage Assignments."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     open_lab(page, lab)
     nbgrader_menu(page, "Formgrader")
     frame = page.frame_locator("iframe[src*='formgrader']")
-    frame.get_by_role("heading", name="Manage Assignments").first.wait_for()
+    try:
+        frame.get_by_role("heading", name="Manage Assignments").first.wait_for()
+    except PlaywrightTimeout as error:
+        raise explained(page, error) from None
     return frame
 
 
@@ -171,6 +216,13 @@ def open_submission(page, lab, assignment, student, notebook=None):
                           f"{assignment}/{notebook}")
     page.locator(f"a.name-hidden[href$='/formgrader/submissions/{ids[0]}']").click()
     page.locator("#notebook-container").first.wait_for()
+    # formgrader binds its score and comment boxes once it has fetched their grades,
+    # after the page's load, and MathJax's end moves the focus: typed before, a
+    # score would never be saved
+    page.wait_for_function(
+        "() => window.formgrader && formgrader.grades && formgrader.grades.loaded"
+        " && formgrader.comments && formgrader.comments.loaded"
+        " && (typeof MathJax === 'undefined' || MathJax.loaded !== false)")
     return page
 
 
@@ -188,12 +240,17 @@ def grade_written_answer(page, lab, assignment, student, grade_id, score, commen
         return lambda r: (f"/formgrader/api/{kind}/" in r.url and r.request.method == "PUT"
                           and r.status == 200)
 
-    with page.expect_response(saved("comment")):
-        comment_box.fill(comment)
-        comment_box.press("Tab")  # formgrader saves on change
-    with page.expect_response(saved("grade")):
-        score_box.fill(str(score))
-        score_box.press("Tab")
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        with page.expect_response(saved("comment")):
+            comment_box.fill(comment)
+            comment_box.press("Tab")  # formgrader saves on change
+        with page.expect_response(saved("grade")):
+            score_box.fill(str(score))
+            score_box.press("Tab")
+    except PlaywrightTimeout as error:
+        raise explained(page, error) from None
     return page
 
 

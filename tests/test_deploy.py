@@ -1,6 +1,7 @@
 """deploy/README.md's commands as written, as root on this host: the hub's
 set-up from a clone at /srv/cnn1d/course, the hub started and answering a
-login, a stage released and submitted by the student the block makes, the
+login, the instructor logged in there in chromium with formgrader open in the
+server the hub starts for them, a stage released and submitted by the student the block makes, the
 class graded with `python -m course grade` (as the instructor the block makes)
 locally and on a Dask scheduler
 and worker started by the Dask block (on 127.0.0.1).
@@ -117,6 +118,17 @@ def run_host(root, tmp, seen, procs):
     procs.append(proc)
     seen["login page"] = wait_for_url(f"https://127.0.0.1:{port}/hub/login", proc, log,
                                       context=tls)
+    # the instructor, in chromium, logs in there and opens formgrader in the
+    # server the hub starts for them (the chain was checked above)
+    hub_url = f"https://127.0.0.1:{port}"
+    with pages.chromium() as browser:
+        page = pages.new_page(browser, ignore_https_errors=True)
+        pages.hub_login(page, hub_url, USERS[0], PASSWORD)
+        server = pages.HubServer(f"{hub_url}/user/{USERS[0]}")
+        page.goto(server.url("lab"))  # the hub starts the server, then JupyterLab loads
+        page.get_by_role("menuitem", name="Nbgrader", exact=True).wait_for(timeout=240_000)
+        frame = pages.open_formgrader(page, server)
+        seen["formgrader"] = frame.locator("body").inner_text()
     stop(proc)
 
     # 2. a stage released to the exchange setup.sh made, by the instructor (never
@@ -181,6 +193,10 @@ def gradebook():
 def test_the_hub_set_up_as_written_answers_its_login_page(host):
     status, page = host["login page"]
     assert status == 200 and "<form" in page
+
+
+def test_the_instructor_logs_in_and_opens_formgrader_in_chromium(host):
+    assert "Manage Assignments" in host["formgrader"]
 
 
 def test_the_course_secret_is_the_instructors_groups_alone(host):

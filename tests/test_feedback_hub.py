@@ -11,7 +11,11 @@ endpoints through the hub and the proxy:
   page says so;
 - the instructor sees every submission, its status and score; a student gets
   403; deploy/README.md's regrade, run as written as the service's user,
-  reproduces every provisional grade; the service runs as its own user, not root.
+  reproduces every provisional grade; the service runs as its own user, not root;
+- in chromium, logged in on the hub's login page: the instructor's page the
+  docs send them to (/services/cnn1d-feedback/) lists the submissions, a
+  student gets the refusal there, and her Assignment List (JupyterLab on the
+  hub, Nbgrader menu) shows the stage fetched and submitted.
 
 Needs root and the users' environment (as tests/test_jupyterhub.py). About
 2-3 minutes.
@@ -36,7 +40,7 @@ from course.course_id import COURSE_ID
 from course.flow import fill_answers, reference_answers
 from course.sample_class import answers_for
 from course.stages import get_stage
-from tests import docblocks
+from tests import docblocks, pages
 from tests.hubrun import require_hub, running_hub
 from tests.test_jupyterhub import USER_ENV, Hub, _free_port, _run
 
@@ -46,6 +50,7 @@ STAGE = get_stage("single_channel")
 TEACHER, ADA, BOB, MALLORY = "c1fteach", "c1fada", "c1fbob", "c1fmal"
 SERVICE_USER = "c1dfeedback"
 BUDGET_S, MINUTE = 20, 60.0
+PASSWORD = secrets.token_hex(12)  # the hub's PAM login, in chromium
 HANG = "\n\nSimpleConv1d.forward = lambda self, x: [0 for _ in iter(int, 1)]\n"
 
 pytestmark = pytest.mark.slow
@@ -69,6 +74,7 @@ def hub():
                             (MALLORY, students)):
             subprocess.run(["userdel", "-r", user], capture_output=True)
             _run("useradd", "-m", "-s", "/bin/bash", "-G", group, user)
+            subprocess.run(["chpasswd"], input=f"{user}:{PASSWORD}\n", text=True, check=True)
             made_users.append(user)
         subprocess.run(["userdel", "-r", SERVICE_USER], capture_output=True)
         made_users.append(SERVICE_USER)
@@ -208,6 +214,7 @@ def test_feedback_within_a_minute_on_the_hub(hub):
     assert status == 200 and grades[ADA]["final"] == STAGE.max_score, grades
     status, _ = service_api(hub, _token(hub, ADA), "api/submissions")
     assert status == 403
+    pages_on_the_hub(hub, rows)
 
     # deploy/README.md's regrade, as root types it: every provisional grade holds
     graded = sum(row["status"] == "graded" for row in rows)
@@ -234,6 +241,29 @@ def test_feedback_within_a_minute_on_the_hub(hub):
     # with a cap on its user's processes, which its sandboxes count against
     limits = (serving[0][1] / "limits").read_text()
     assert re.search(r"Max processes\s+512\s+512", limits), limits
+
+
+def pages_on_the_hub(hub, rows):
+    """The pages the docs send the instructor and a student to, in chromium,
+    logged in through the hub's login page; ``rows``: the ledger's API rows."""
+    with pages.chromium() as browser:
+        page = pages.new_page(browser)
+        pages.hub_login(page, hub.url, TEACHER, PASSWORD)
+        page.goto(f"{hub.url}/services/cnn1d-feedback/")  # the hub's OAuth, then the page
+        table = page.locator("table tr")
+        assert table.count() == len(rows) + 1, page.content()[-2000:]  # a header and a row each
+        text = page.locator("table").inner_text()
+        assert ADA in text and "graded" in text and "cut_off" in text
+        page.close()
+
+        page = pages.new_page(browser)
+        pages.hub_login(page, hub.url, ADA, PASSWORD)
+        answer = page.goto(f"{hub.url}/services/cnn1d-feedback/")
+        assert answer.status == 403 and "instructors" in page.locator("body").inner_text()
+        pages.open_assignment_list(page, pages.HubServer(f"{hub.url}/user/{ADA}"))
+        for listed in ("#fetched_assignments_list", "#submitted_assignments_list"):
+            page.locator(f"{listed} .list_item", has_text=STAGE.name).first.wait_for()
+        page.close()
 
 
 def _token(hub, user):

@@ -69,6 +69,15 @@ INSTRUCTORS, LEARNERS = f"formgrade-{COURSE}", f"nbgrader-{COURSE}"
 pytestmark = pytest.mark.slow
 
 
+def _csp(hub, user):
+    """The frame-ancestors directive of ``user``'s JupyterLab page."""
+    req = urllib.request.Request(f"{hub.url}/user/{user}/lab",
+                                 headers={"Authorization": f"token {hub.token}"})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        policy = resp.headers.get("Content-Security-Policy") or ""
+    return next((d.strip() for d in policy.split(";") if "frame-ancestors" in d), policy)
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -326,6 +335,16 @@ def test_a_class_on_jupyterhub(hub):
     assert status in (403, 404), "a student reached formgrader"
     for user in (TEACHER, TA):
         assert hub.request("GET", f"/user/{user}/formgrader/api/assignments")[0] == 200, user
+    # a crafted link to an instructor's formgrader page: the id it takes from the
+    # URL lands escaped in the page's script (tests/test_pages.py runs it in chromium)
+    _, page = hub.request("GET", f"/user/{TEACHER}/formgrader/manage_students/"
+                          + urllib.parse.quote('x";alert(1);"', safe=""))
+    assert 'var student_id = "x&#34;;alert(1);&#34;";' in page, page[-1500:]
+    # formgrader's panel is a frame of the instructor's own page: their server may
+    # be framed by its own origin, a student's by nothing (JupyterHub's default)
+    framing = {user: _csp(hub, user) for user in (TEACHER, TA, ADA)}
+    assert framing == {TEACHER: "frame-ancestors 'self'", TA: "frame-ancestors 'self'",
+                       ADA: "frame-ancestors 'none'"}, framing
 
     hub.formgrader(f"assignment/{STAGE.name}/assign")
     hub.formgrader(f"assignment/{STAGE.name}/release")
