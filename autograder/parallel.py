@@ -5,12 +5,13 @@ one sandbox (numpy and matplotlib are imported once), stage 5 has one of its
 own; each notebook runs in a process of its own and each check in a process
 of its own inside it. Different students never share a sandbox. With one
 worker, a job is a student (the second sandbox starts while the first is
-graded); with more, a job is one sandbox's notebooks, stage 5's (the
-longest: it trains a network) first, so that the workers finish together.
+graded); with more, a job is one sandbox's notebooks, handed out longest
+first so that the workers finish together (see _pooled).
 """
 
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 from .grade import GraderError, failed_result, grade_student
 from .isolation import IsolationError
@@ -107,11 +108,40 @@ def grade_all(submissions, secret=None, workers=1, progress=True, sandbox=None):
                     results[index] = result
                     bar.update()
         else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                for future in as_completed([pool.submit(_one, job) for job in jobs]):
-                    for index, result in future.result():
-                        results[index] = result
-                        bar.update()
+            for index, result in _pooled(jobs, workers):
+                results[index] = result
+                bar.update()
     finally:
         bar.close()
     return results
+
+
+def _pooled(jobs, workers):
+    """(index, result) of every job, graded in ``workers`` processes, each job
+    handed out when a worker is free: first each student's first job (stage 5's,
+    the longest), in order; then the others, the student whose first job took
+    longest first (a student who did little has quick notebooks: those go last,
+    so that the workers finish together)."""
+    first = {}
+    for i, (student, *_) in enumerate(jobs):
+        first.setdefault(student, i)
+    pending, took, running = list(range(len(jobs))), {}, {}
+
+    def take():
+        firsts = [i for i in pending if first[jobs[i][0]] == i]
+        i = firsts[0] if firsts else max(
+            pending, key=lambda i: took.get(jobs[i][0], float("inf")))
+        pending.remove(i)
+        return i
+
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        while pending or running:
+            while pending and len(running) < workers:
+                i = take()
+                running[pool.submit(_one, jobs[i])] = (i, time.monotonic())
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                i, started = running.pop(future)
+                if first[jobs[i][0]] == i:
+                    took[jobs[i][0]] = time.monotonic() - started
+                yield from future.result()

@@ -117,3 +117,25 @@ print("not imported when the threads started:", seen)
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "not imported when the threads started: []" in done.stdout, done.stdout
+
+
+def _sleep_job(job):
+    student, items, seconds = job[0], job[1], job[2]
+    import time
+
+    time.sleep(seconds)
+    return [(index, (student, time.monotonic())) for index, _ in items]
+
+
+def test_workers_take_the_quick_students_last(monkeypatch):
+    """Each student's first job (stage 5's) first, in order; then the others, the
+    student whose first job took longest first: a student who did little has
+    quick notebooks, graded last, so that the workers finish together. One
+    worker here, so the order is the order they are handed out (about 1 s)."""
+    from autograder import parallel
+
+    monkeypatch.setattr(parallel, "_one", _sleep_job)
+    jobs = [("a", [(0, None)], 0.3), ("b", [(1, None)], 0.02), ("c", [(2, None)], 0.15),
+            ("a", [(3, None)], 0), ("b", [(4, None)], 0), ("c", [(5, None)], 0)]
+    done = sorted(parallel._pooled(jobs, 1), key=lambda pair: pair[1][1])
+    assert [index for index, _ in done] == [0, 1, 2, 3, 5, 4]
