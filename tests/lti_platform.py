@@ -269,6 +269,18 @@ class Platform:
                 "lti_deployment_id": self.deployment_id,
                 "lti_message_hint": secrets.token_urlsafe(8)}
 
+    def serve_launch(self, login_url, target_link_uri):
+        """The course's link to the tool, as a page of this platform: GET
+        ``/launch?login_hint=...`` answers a page that posts the login initiation
+        to the tool's ``login_url`` as it loads (what the LMS's page does in a
+        person's browser). Returns its address."""
+        def page(request):
+            fields = self.login_initiation(target_link_uri, request.query.get("login_hint", ""))
+            return 200, {"Content-Type": "text/html"}, autosubmit_form(login_url, fields)
+
+        self.route("GET", "/launch", page)
+        return self.url + "/launch"
+
     def launch(self, session, login_url, target_link_uri, login_hint):
         """A person's browser launching the tool from the course.
 

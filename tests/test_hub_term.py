@@ -11,7 +11,9 @@ with configurable-http-proxy, configured through its CNN1D_* variables only:
   first launch makes the Linux user, in the group of the course role.
   Launches from another course, with a forged signature, replayed, for an
   existing account not made for that person, or without a course role are
-  refused and make no user.
+  refused and make no user. One student launches in chromium from the
+  platform's page, the form posts crossing sites as in a real browser, and
+  lands in her JupyterLab with the Assignment List.
 - **HTTPS** with a certificate the test makes; the configuration refuses to
   start without one.
 - **Limits**: the student's server runs in a cgroup (CgroupSpawner: no
@@ -51,7 +53,7 @@ from pathlib import Path
 import pytest
 
 from course.course_id import COURSE_ID
-from tests import docblocks
+from tests import docblocks, pages
 from tests import lti_platform as lms
 from tests.hubrun import require_hub, running_hub
 from tests.test_jupyterhub import HUB, USER_ENV, Hub, _free_port, _readme, _setup_step
@@ -61,6 +63,7 @@ pytestmark = pytest.mark.slow
 INSTRUCTORS, STUDENTS = f"formgrade-{COURSE_ID}", f"nbgrader-{COURSE_ID}"
 ADA, BOB, TEACH, TINA = "t18ada", "t18bob", "t18teach", "t18tina"
 HAND = "t18hand"  # an account made by hand, not by a launch
+CARA = "t18cara"  # launches in chromium
 MEM_LIMIT_MB, CPU_LIMIT, IDLE_TIMEOUT = 300, 0.5, 75
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -175,7 +178,7 @@ def term():
     finally:
         platform.stop()
         urllib.request.install_opener(old_opener)
-        for name in (ADA, BOB, TEACH, TINA, HAND):
+        for name in (ADA, BOB, TEACH, TINA, HAND, CARA):
             _userdel(name)
         for group in made_groups:
             subprocess.run(["groupdel", group], capture_output=True)
@@ -331,6 +334,24 @@ def test_a_change_of_course_role_moves_the_user_between_groups(term):
     _enrol(term, TINA, [lms.LEARNER], sub=term.platform.members[TINA].sub)  # demoted
     assert _launch(term, TINA)[1].status_code == 302
     assert STUDENTS in _groups_of(TINA) and INSTRUCTORS not in _groups_of(TINA)
+
+
+def test_a_launch_in_chromium_lands_in_her_jupyterlab(term):
+    """The whole path in a browser: the course's link on the LMS's page, the
+    tool's login, the platform's form posted back across sites, the hub's new
+    user and server, and JupyterLab with the student's Assignment List."""
+    hub = term
+    _enrol(hub, CARA, [lms.LEARNER])
+    launch = hub.platform.serve_launch(hub.url + "/hub/lti13/oauth_login", hub.url + "/hub/")
+    with pages.chromium() as browser:
+        page = pages.new_page(browser, ignore_https_errors=True)  # the chain: test_https_*
+        page.goto(f"{launch}?login_hint={CARA}")
+        try:
+            page.wait_for_url(re.compile(rf"/user/{CARA}/"), timeout=240_000)
+        except Exception as error:  # noqa: BLE001 - said with what the page saw
+            raise pages.explained(page, error) from None
+        pages.open_assignment_list(page, pages.HubServer(f"{hub.url}/user/{CARA}"))
+    assert CARA in grp.getgrnam(STUDENTS).gr_mem
 
 
 def test_https_with_the_configured_certificate(term):
