@@ -21,7 +21,6 @@ Needs root and the users' environment (as tests/test_jupyterhub.py). About
 2-3 minutes.
 """
 
-import grp
 import json
 import os
 import pwd
@@ -41,8 +40,8 @@ from course.flow import fill_answers, reference_answers
 from course.sample_class import answers_for
 from course.stages import get_stage
 from tests import docblocks, pages
-from tests.hubrun import require_hub, running_hub
-from tests.test_jupyterhub import USER_ENV, Hub, _free_port, _run
+from tests.hubrun import class_users, require_hub, running_hub, write_hub_config
+from tests.test_jupyterhub import USER_ENV, Hub, _free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 HUB = ROOT / "deploy" / "jupyterhub"
@@ -60,70 +59,53 @@ pytestmark = pytest.mark.slow
 def hub():
     require_hub()
     work = Path(tempfile.mkdtemp(prefix="cnn1d-feedback-hub-"))
-    made_groups, made_users = [], []
     instructors, students = f"formgrade-{COURSE_ID}", f"nbgrader-{COURSE_ID}"
+    people = ((TEACHER, instructors), (ADA, students), (BOB, students), (MALLORY, students))
     try:
         os.chmod(work, 0o755)
-        for group in (instructors, students):
-            try:
-                grp.getgrnam(group)
-            except KeyError:
-                _run("groupadd", group)
-                made_groups.append(group)
-        for user, group in ((TEACHER, instructors), (ADA, students), (BOB, students),
-                            (MALLORY, students)):
-            subprocess.run(["userdel", "-r", user], capture_output=True)
-            _run("useradd", "-m", "-s", "/bin/bash", "-G", group, user)
-            subprocess.run(["chpasswd"], input=f"{user}:{PASSWORD}\n", text=True, check=True)
-            made_users.append(user)
-        subprocess.run(["userdel", "-r", SERVICE_USER], capture_output=True)
-        made_users.append(SERVICE_USER)
-        # the course root, the exchange and the service's user as the kit's own
-        # setup.sh lays them out
-        course = work / "course"
-        shutil.copytree(ROOT, course, ignore=shutil.ignore_patterns(
-            ".git", ".venv", "runs", "lab", "tests", "submitted", "autograded", "feedback",
-            "gradebook.db", "release", "__pycache__", ".pytest_cache", ".ruff_cache"))
-        paths = {"CNN1D_ROLES": str(work / "roles"), "CNN1D_EXCHANGE": str(work / "exchange"),
-                 "CNN1D_USER_ENV": str(USER_ENV), "CNN1D_FEEDBACK_USER": SERVICE_USER}
-        for step in ("roles", "exchange", "course", "feedback"):
-            subprocess.run(["bash", str(course / "deploy" / "jupyterhub" / "setup.sh"), step],
-                           env=dict(os.environ, **paths), check=True, capture_output=True)
-        state = work / "state"
-        state.mkdir(mode=0o700)
-        (state / "secret").write_text("feedback-hub-test-secret\n")
-        token = secrets.token_hex(32)
-        (state / "jupyterhub_config.py").write_text(
-            f"load_subconfig({str(HUB / 'jupyterhub_config.py')!r})\n"
-            "c.JupyterHub.services.append({'name': 'cnn1d-test', 'api_token': "
-            f"{token!r}}})\n"
-            "c.JupyterHub.load_roles.append({'name': 'cnn1d-test', 'services': ['cnn1d-test'], "
-            "'scopes': ['admin:users', 'admin:servers', 'access:servers', 'list:users', "
-            "'tokens']})\n")
-        port = _free_port()
-        env = dict(os.environ, CNN1D_KIT=str(course), **paths,
-                   CNN1D_SECRET_FILE=str(state / "secret"),
-                   CNN1D_HUB_URL=f"http://127.0.0.1:{port}",
-                   CNN1D_HUB_API_URL=f"http://127.0.0.1:{_free_port()}",
-                   CNN1D_PROXY_API_URL=f"http://127.0.0.1:{_free_port()}",
-                   CNN1D_HUB_DB=f"sqlite:///{state / 'hub.sqlite'}",
-                   CNN1D_HUB_COOKIE_SECRET=str(state / "cookie_secret"),
-                   CNN1D_FEEDBACK_URL=f"http://127.0.0.1:{_free_port()}",
-                   CNN1D_FEEDBACK_PER_HOUR="2", CNN1D_FEEDBACK_BUDGET=str(BUDGET_S),
-                   CNN1D_FEEDBACK_DUE="single_channel=2099-01-01T17:00:00+00:00")
-        client = Hub(f"http://127.0.0.1:{port}", token)
-        client.log = state / "hub.log"
-        client.course, client.secret_file = course, state / "secret"
-        with running_hub(client, state / "jupyterhub_config.py", env, cwd=state):
-            yield client
+        with class_users(people, others=[SERVICE_USER]):
+            for user, _ in people:
+                subprocess.run(["chpasswd"], input=f"{user}:{PASSWORD}\n", text=True,
+                               check=True)
+            # the course root, the exchange and the service's user as the kit's own
+            # setup.sh lays them out
+            course = work / "course"
+            shutil.copytree(ROOT, course, ignore=shutil.ignore_patterns(
+                ".git", ".venv", "runs", "lab", "tests", "submitted", "autograded", "feedback",
+                "gradebook.db", "release", "__pycache__", ".pytest_cache", ".ruff_cache"))
+            paths = {"CNN1D_ROLES": str(work / "roles"),
+                     "CNN1D_EXCHANGE": str(work / "exchange"),
+                     "CNN1D_USER_ENV": str(USER_ENV), "CNN1D_FEEDBACK_USER": SERVICE_USER}
+            for step in ("roles", "exchange", "course", "feedback"):
+                subprocess.run(["bash", str(course / "deploy" / "jupyterhub" / "setup.sh"),
+                                step], env=dict(os.environ, **paths), check=True,
+                               capture_output=True)
+            state = work / "state"
+            state.mkdir(mode=0o700)
+            (state / "secret").write_text("feedback-hub-test-secret\n")
+            config, token = write_hub_config(
+                state, HUB / "jupyterhub_config.py",
+                scopes=("admin:users", "admin:servers", "access:servers", "list:users",
+                        "tokens"))
+            port = _free_port()
+            env = dict(os.environ, CNN1D_KIT=str(course), **paths,
+                       CNN1D_SECRET_FILE=str(state / "secret"),
+                       CNN1D_HUB_URL=f"http://127.0.0.1:{port}",
+                       CNN1D_HUB_API_URL=f"http://127.0.0.1:{_free_port()}",
+                       CNN1D_PROXY_API_URL=f"http://127.0.0.1:{_free_port()}",
+                       CNN1D_HUB_DB=f"sqlite:///{state / 'hub.sqlite'}",
+                       CNN1D_HUB_COOKIE_SECRET=str(state / "cookie_secret"),
+                       CNN1D_FEEDBACK_URL=f"http://127.0.0.1:{_free_port()}",
+                       CNN1D_FEEDBACK_PER_HOUR="2", CNN1D_FEEDBACK_BUDGET=str(BUDGET_S),
+                       CNN1D_FEEDBACK_DUE="single_channel=2099-01-01T17:00:00+00:00")
+            client = Hub(f"http://127.0.0.1:{port}", token)
+            client.log = state / "hub.log"
+            client.course, client.secret_file = course, state / "secret"
+            with running_hub(client, config, env, cwd=state):
+                yield client
     finally:
         if os.environ.get("CNN1D_KEEP_HUB_LOG") and (work / "state" / "hub.log").exists():
             shutil.copy(work / "state" / "hub.log", os.environ["CNN1D_KEEP_HUB_LOG"])
-        for user in made_users:
-            subprocess.run(["pkill", "-KILL", "-u", user], capture_output=True)
-            subprocess.run(["userdel", "-r", user], capture_output=True)
-        for group in made_groups:
-            subprocess.run(["groupdel", group], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -36,7 +36,6 @@ import grp
 import json
 import os
 import pwd
-import secrets
 import shutil
 import socket
 import subprocess
@@ -55,7 +54,7 @@ from course import backup
 from course.course_id import COURSE_ID
 from course.stages import get_stage
 from tests import docblocks
-from tests.hubrun import USER_ENV, require_hub, running_hub
+from tests.hubrun import USER_ENV, class_users, require_hub, running_hub, write_hub_config
 
 ROOT = Path(__file__).resolve().parents[1]
 HUB = ROOT / "deploy" / "jupyterhub"
@@ -182,68 +181,47 @@ def _readme(block, course, env, first=0, last=None):
 def hub():
     require_hub()
     work = Path(tempfile.mkdtemp(prefix="cnn1d-hub-"))
-    made_groups, made_users = [], []
+    people = ((TEACHER, INSTRUCTORS), (TA, INSTRUCTORS), *((s, LEARNERS) for s in STUDENTS))
     try:
         os.chmod(work, 0o755)
-        for group in (INSTRUCTORS, LEARNERS):
-            try:
-                grp.getgrnam(group)
-            except KeyError:
-                _run("groupadd", group)
-                made_groups.append(group)
-        for user, group in ((TEACHER, INSTRUCTORS), (TA, INSTRUCTORS),
-                            *((s, LEARNERS) for s in STUDENTS)):
-            subprocess.run(["userdel", "-r", user], capture_output=True)  # an earlier run's
-            _run("useradd", "-m", "-s", "/bin/bash", "-G", group, user)
-            made_users.append(user)
-        # the course root: a copy of the kit, laid out by its own setup.sh
-        course = work / "course"
-        shutil.copytree(ROOT, course, ignore=shutil.ignore_patterns(
-            ".git", ".venv", "runs", "lab", "tests", "submitted", "autograded", "feedback",
-            "gradebook.db", "release", "__pycache__", ".pytest_cache", ".ruff_cache"))
-        paths = {"CNN1D_ROLES": str(work / "roles"), "CNN1D_EXCHANGE": str(work / "exchange"),
-                 "CNN1D_USER_ENV": str(USER_ENV), "CNN1D_BACKUPS": str(work / "backups"),
-                 "CNN1D_CRON_FILE": str(work / "cnn1d-backup.cron"),
-                 "CNN1D_HUB_CONFIG": str(work / "hub-config"), "CNN1D_BACKUP_USER": BACKUP_USER}
-        subprocess.run(["userdel", "-r", BACKUP_USER], capture_output=True)  # an earlier run's
-        made_users.append(BACKUP_USER)
-        for step in ("exchange", "backups"):
-            _setup_step(step, course, paths)
-        _readme(docblocks.block("deploy/README.md", "setup.sh roles"), course,
-                dict(os.environ, **paths))  # its roles and course steps
-        state = work / "state"
-        state.mkdir(mode=0o700)
-        (state / "secret").write_text("hub-test-secret\n")
-        token = secrets.token_hex(32)
-        config = state / "jupyterhub_config.py"
-        config.write_text(  # the root-owned copy setup.sh installs, as the hub runs it
-            f"load_subconfig({str(work / 'hub-config' / 'jupyterhub_config.py')!r})\n"
-            "c.JupyterHub.services.append({'name': 'cnn1d-test', 'api_token': "
-            f"{token!r}}})\n"
-            "c.JupyterHub.load_roles.append({'name': 'cnn1d-test', 'services': ['cnn1d-test'], "
-            "'scopes': ['admin:users', 'admin:servers', 'access:servers', 'list:users']})\n")
-        port = _free_port()
-        env = dict(os.environ, CNN1D_KIT=str(course), **paths,
-                   CNN1D_SECRET_FILE=str(state / "secret"),
-                   CNN1D_HUB_URL=f"http://127.0.0.1:{port}",
-                   CNN1D_HUB_API_URL=f"http://127.0.0.1:{_free_port()}",
-                   CNN1D_PROXY_API_URL=f"http://127.0.0.1:{_free_port()}",
-                   CNN1D_HUB_DB=f"sqlite:///{state / 'hub.sqlite'}",
-                   CNN1D_HUB_COOKIE_SECRET=str(state / "cookie_secret"),
-                   # the feedback service has its own test (tests/test_feedback_hub.py)
-                   CNN1D_FEEDBACK="off")
-        client = Hub(f"http://127.0.0.1:{port}", token)
-        client.work, client.course, client.log, client.env = work, course, state / "hub.log", env
-        client.exchange, client.roles = work / "exchange", work / "roles"
-        client.backups, client.cron = work / "backups", work / "cnn1d-backup.cron"
-        with running_hub(client, config, env, state):
-            yield client
+        with class_users(people, others=[BACKUP_USER]):
+            # the course root: a copy of the kit, laid out by its own setup.sh
+            course = work / "course"
+            shutil.copytree(ROOT, course, ignore=shutil.ignore_patterns(
+                ".git", ".venv", "runs", "lab", "tests", "submitted", "autograded", "feedback",
+                "gradebook.db", "release", "__pycache__", ".pytest_cache", ".ruff_cache"))
+            paths = {"CNN1D_ROLES": str(work / "roles"),
+                     "CNN1D_EXCHANGE": str(work / "exchange"),
+                     "CNN1D_USER_ENV": str(USER_ENV), "CNN1D_BACKUPS": str(work / "backups"),
+                     "CNN1D_CRON_FILE": str(work / "cnn1d-backup.cron"),
+                     "CNN1D_HUB_CONFIG": str(work / "hub-config"),
+                     "CNN1D_BACKUP_USER": BACKUP_USER}
+            for step in ("exchange", "backups"):
+                _setup_step(step, course, paths)
+            _readme(docblocks.block("deploy/README.md", "setup.sh roles"), course,
+                    dict(os.environ, **paths))  # its roles and course steps
+            state = work / "state"
+            state.mkdir(mode=0o700)
+            (state / "secret").write_text("hub-test-secret\n")
+            # the root-owned copy setup.sh installs, as the hub runs it
+            config, token = write_hub_config(state, work / "hub-config" / "jupyterhub_config.py")
+            port = _free_port()
+            env = dict(os.environ, CNN1D_KIT=str(course), **paths,
+                       CNN1D_SECRET_FILE=str(state / "secret"),
+                       CNN1D_HUB_URL=f"http://127.0.0.1:{port}",
+                       CNN1D_HUB_API_URL=f"http://127.0.0.1:{_free_port()}",
+                       CNN1D_PROXY_API_URL=f"http://127.0.0.1:{_free_port()}",
+                       CNN1D_HUB_DB=f"sqlite:///{state / 'hub.sqlite'}",
+                       CNN1D_HUB_COOKIE_SECRET=str(state / "cookie_secret"),
+                       # the feedback service has its own test (tests/test_feedback_hub.py)
+                       CNN1D_FEEDBACK="off")
+            client = Hub(f"http://127.0.0.1:{port}", token)
+            client.work, client.course, client.log = work, course, state / "hub.log"
+            client.env, client.exchange, client.roles = env, work / "exchange", work / "roles"
+            client.backups, client.cron = work / "backups", work / "cnn1d-backup.cron"
+            with running_hub(client, config, env, state):
+                yield client
     finally:
-        for user in made_users:
-            subprocess.run(["pkill", "-KILL", "-u", user], capture_output=True)
-            subprocess.run(["userdel", "-r", user], capture_output=True)
-        for group in made_groups:
-            subprocess.run(["groupdel", group], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
 
 
