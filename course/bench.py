@@ -644,15 +644,16 @@ def _shape_text(shape):
     return "(" + ", ".join(str(v) for v in shape.values()) + ")"
 
 
-def _measured_note(results, section):
-    """A line saying when a section kept from an earlier run was measured."""
+def _measured_note(results, section, flags=None):
+    """A line saying when a section kept from an earlier run was measured (``flags``:
+    the command's options that measured it, default ``--SECTION``)."""
     when = results["meta"].get("measured", {}).get(section, results["meta"]["date"])
     if when == results["meta"]["date"]:
         return []
     if section not in results["meta"].get("kept", [section]):
         return ["", f"(This section was measured on {when} UTC, in a run of its own that kept "
-                    "the others: `python -m course bench --" + section + " --no-layers --keep "
-                    "docs/benchmark.json`.)"]
+                    f"the others: `python -m course bench {flags or '--' + section} "
+                    "--no-layers --keep docs/benchmark.json`.)"]
     return ["", f"(This section was measured on {when}, in an earlier run, and kept with "
                 "`--keep`.)"]
 
@@ -807,7 +808,9 @@ def markdown(results):
         from course.bench_grading import markdown_section
 
         lines += markdown_section(results["grading"])
-        lines += _measured_note(results, "grading")
+        size = results["grading"].get("class", {}).get("students")
+        lines += _measured_note(results, "grading",
+                                "--grading" + (f" --class-size {size}" if size else ""))
     lines += ["", "![ratios](benchmark.png)", ""]
     return "\n".join(lines)
 
