@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests import servers
+from tests.pages import free_port
 
 USER_ENV = Path(os.environ.get("CNN1D_USER_ENV", "/opt/tljh/user"))
 
@@ -97,16 +98,28 @@ def class_users(people, others=()):
             subprocess.run(["groupdel", group], capture_output=True)
 
 
+def hub_variables(state, url):
+    """The hub's own CNN1D_* variables for a test's hub at ``url``: its API
+    and the proxy's on free loopback ports, its database and cookie secret in
+    ``state``."""
+    return {"CNN1D_HUB_URL": url,
+            "CNN1D_HUB_API_URL": f"http://127.0.0.1:{free_port()}",
+            "CNN1D_PROXY_API_URL": f"http://127.0.0.1:{free_port()}",
+            "CNN1D_HUB_DB": f"sqlite:///{Path(state) / 'hub.sqlite'}",
+            "CNN1D_HUB_COOKIE_SECRET": str(Path(state) / "cookie_secret")}
+
+
 def write_hub_config(state, loaded,
-                     scopes=("admin:users", "admin:servers", "access:servers", "list:users")):
+                     scopes=("admin:users", "admin:servers", "access:servers", "list:users"),
+                     more=""):
     """``state``/jupyterhub_config.py: the hub configuration ``loaded`` (a path)
-    and a service of the test's own, its token holding ``scopes``. Returns
-    the file's path and the token."""
+    and a service of the test's own, its token holding ``scopes``, then the
+    lines ``more``. Returns the file's path and the token."""
     token = secrets.token_hex(32)
     config = Path(state) / "jupyterhub_config.py"
     config.write_text(
         f"load_subconfig({str(loaded)!r})\n"
         f"c.JupyterHub.services.append({{'name': 'cnn1d-test', 'api_token': {token!r}}})\n"
         "c.JupyterHub.load_roles.append({'name': 'cnn1d-test', 'services': ['cnn1d-test'], "
-        f"'scopes': {list(scopes)!r}}})\n")
+        f"'scopes': {list(scopes)!r}}})\n" + more)
     return config, token

@@ -40,7 +40,7 @@ from course.flow import fill_answers, reference_answers
 from course.sample_class import answers_for
 from course.stages import get_stage
 from tests import docblocks, pages
-from tests.hubrun import class_users, require_hub, running_hub, write_hub_config
+from tests.hubrun import class_users, hub_variables, require_hub, running_hub, write_hub_config
 from tests.test_jupyterhub import USER_ENV, Hub, _free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,11 +90,7 @@ def hub():
             port = _free_port()
             env = dict(os.environ, CNN1D_KIT=str(course), **paths,
                        CNN1D_SECRET_FILE=str(state / "secret"),
-                       CNN1D_HUB_URL=f"http://127.0.0.1:{port}",
-                       CNN1D_HUB_API_URL=f"http://127.0.0.1:{_free_port()}",
-                       CNN1D_PROXY_API_URL=f"http://127.0.0.1:{_free_port()}",
-                       CNN1D_HUB_DB=f"sqlite:///{state / 'hub.sqlite'}",
-                       CNN1D_HUB_COOKIE_SECRET=str(state / "cookie_secret"),
+                       **hub_variables(state, f"http://127.0.0.1:{port}"),
                        CNN1D_FEEDBACK_URL=f"http://127.0.0.1:{_free_port()}",
                        CNN1D_FEEDBACK_PER_HOUR="2", CNN1D_FEEDBACK_BUDGET=str(BUDGET_S),
                        CNN1D_FEEDBACK_DUE="single_channel=2099-01-01T17:00:00+00:00")

@@ -39,7 +39,6 @@ import json
 import os
 import pwd
 import re
-import secrets
 import shutil
 import socket
 import ssl
@@ -55,7 +54,7 @@ import pytest
 from course.course_id import COURSE_ID
 from tests import docblocks, pages
 from tests import lti_platform as lms
-from tests.hubrun import require_hub, running_hub
+from tests.hubrun import hub_variables, require_hub, running_hub, write_hub_config
 from tests.test_jupyterhub import HUB, USER_ENV, Hub, _free_port, _readme, _setup_step
 
 pytestmark = pytest.mark.slow
@@ -143,24 +142,15 @@ def term():
         port = _free_port()
         url = f"https://127.0.0.1:{port}"
         platform.redirect_uris.add(url + "/hub/lti13/oauth_callback")
-        token = secrets.token_hex(32)
-        config = state / "jupyterhub_config.py"
-        config.write_text(
-            f"load_subconfig({str(HUB / 'jupyterhub_config.py')!r})\n"
-            "c.JupyterHub.services.append({'name': 'cnn1d-test', 'api_token': "
-            f"{token!r}}})\n"
-            "c.JupyterHub.load_roles.append({'name': 'cnn1d-test', 'services': "
-            "['cnn1d-test'], 'scopes': ['admin:users', 'admin:servers', 'access:servers', "
-            "'list:users', 'list:services', 'read:services']})\n"
+        config, token = write_hub_config(
+            state, HUB / "jupyterhub_config.py",
+            scopes=("admin:users", "admin:servers", "access:servers", "list:users",
+                    "list:services", "read:services"),
             # the proxy's record of activity reaches the hub (and the culler) every 5 s
-            "c.JupyterHub.last_activity_interval = 5\n")
+            more="c.JupyterHub.last_activity_interval = 5\n")
         env = dict(os.environ, CNN1D_KIT=str(course), **paths,
                    CNN1D_SECRET_FILE=str(state / "secret"),
-                   CNN1D_HUB_URL=url, CNN1D_SSL_CERT=str(cert), CNN1D_SSL_KEY=str(key),
-                   CNN1D_HUB_API_URL=f"http://127.0.0.1:{_free_port()}",
-                   CNN1D_PROXY_API_URL=f"http://127.0.0.1:{_free_port()}",
-                   CNN1D_HUB_DB=f"sqlite:///{state / 'hub.sqlite'}",
-                   CNN1D_HUB_COOKIE_SECRET=str(state / "cookie_secret"),
+                   **hub_variables(state, url), CNN1D_SSL_CERT=str(cert), CNN1D_SSL_KEY=str(key),
                    CNN1D_LTI_CLIENT_ID=platform.client_id, CNN1D_LTI_ISSUER=platform.issuer,
                    CNN1D_LTI_AUTHORIZE_URL=platform.authorize_url,
                    CNN1D_LTI_JWKS_URL=platform.jwks_url,

@@ -54,7 +54,14 @@ from course import backup
 from course.course_id import COURSE_ID
 from course.stages import get_stage
 from tests import docblocks
-from tests.hubrun import USER_ENV, class_users, require_hub, running_hub, write_hub_config
+from tests.hubrun import (
+    USER_ENV,
+    class_users,
+    hub_variables,
+    require_hub,
+    running_hub,
+    write_hub_config,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 HUB = ROOT / "deploy" / "jupyterhub"
@@ -208,11 +215,7 @@ def hub():
             port = _free_port()
             env = dict(os.environ, CNN1D_KIT=str(course), **paths,
                        CNN1D_SECRET_FILE=str(state / "secret"),
-                       CNN1D_HUB_URL=f"http://127.0.0.1:{port}",
-                       CNN1D_HUB_API_URL=f"http://127.0.0.1:{_free_port()}",
-                       CNN1D_PROXY_API_URL=f"http://127.0.0.1:{_free_port()}",
-                       CNN1D_HUB_DB=f"sqlite:///{state / 'hub.sqlite'}",
-                       CNN1D_HUB_COOKIE_SECRET=str(state / "cookie_secret"),
+                       **hub_variables(state, f"http://127.0.0.1:{port}"),
                        # the feedback service has its own test (tests/test_feedback_hub.py)
                        CNN1D_FEEDBACK="off")
             client = Hub(f"http://127.0.0.1:{port}", token)

@@ -47,7 +47,14 @@ import pytest
 from course.course_id import COURSE_ID
 from course.stages import get_stage
 from tests import docblocks
-from tests.hubrun import USER_ENV, class_users, require_hub, running_hub, write_hub_config
+from tests.hubrun import (
+    USER_ENV,
+    class_users,
+    hub_variables,
+    require_hub,
+    running_hub,
+    write_hub_config,
+)
 from tests.test_jupyterhub import Hub, KernelShell, _free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,11 +137,7 @@ def _hub(work):
     (state / "secret").write_text("ngshare-test-secret\n")
     config, token = write_hub_config(state, work / "hub-config" / "jupyterhub_config.py")
     env = dict(os.environ, CNN1D_KIT=str(course), **paths,
-               CNN1D_SECRET_FILE=str(state / "secret"), CNN1D_HUB_URL=url,
-               CNN1D_HUB_API_URL=f"http://127.0.0.1:{_free_port()}",
-               CNN1D_PROXY_API_URL=f"http://127.0.0.1:{_free_port()}",
-               CNN1D_HUB_DB=f"sqlite:///{state / 'hub.sqlite'}",
-               CNN1D_HUB_COOKIE_SECRET=str(state / "cookie_secret"),
+               CNN1D_SECRET_FILE=str(state / "secret"), **hub_variables(state, url),
                CNN1D_FEEDBACK="off")
     client = Hub(url, token)
     client.log, client.course, client.ngshare_port = state / "hub.log", course, ngshare_port
