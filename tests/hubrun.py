@@ -98,6 +98,16 @@ def class_users(people, others=()):
             subprocess.run(["groupdel", group], capture_output=True)
 
 
+def copy_kit(course):
+    """A copy of this kit at ``course``, a hub test's course root: without git,
+    the .venv, the tests, grades and generated folders."""
+    shutil.copytree(Path(__file__).resolve().parents[1], course,
+                    ignore=shutil.ignore_patterns(
+                        ".git", ".venv", "runs", "lab", "tests", "submitted", "autograded",
+                        "feedback", "gradebook.db", "release", "__pycache__", ".pytest_cache",
+                        ".ruff_cache"))
+
+
 def hub_variables(state, url):
     """The hub's own CNN1D_* variables for a test's hub at ``url``: its API
     and the proxy's on free loopback ports, its database and cookie secret in

@@ -40,7 +40,14 @@ from course.flow import fill_answers, reference_answers
 from course.sample_class import answers_for
 from course.stages import get_stage
 from tests import docblocks, pages
-from tests.hubrun import class_users, hub_variables, require_hub, running_hub, write_hub_config
+from tests.hubrun import (
+    class_users,
+    copy_kit,
+    hub_variables,
+    require_hub,
+    running_hub,
+    write_hub_config,
+)
 from tests.test_jupyterhub import USER_ENV, Hub, _free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,9 +77,7 @@ def hub():
             # the course root, the exchange and the service's user as the kit's own
             # setup.sh lays them out
             course = work / "course"
-            shutil.copytree(ROOT, course, ignore=shutil.ignore_patterns(
-                ".git", ".venv", "runs", "lab", "tests", "submitted", "autograded", "feedback",
-                "gradebook.db", "release", "__pycache__", ".pytest_cache", ".ruff_cache"))
+            copy_kit(course)
             paths = {"CNN1D_ROLES": str(work / "roles"),
                      "CNN1D_EXCHANGE": str(work / "exchange"),
                      "CNN1D_USER_ENV": str(USER_ENV), "CNN1D_FEEDBACK_USER": SERVICE_USER}

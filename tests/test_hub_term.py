@@ -54,7 +54,7 @@ import pytest
 from course.course_id import COURSE_ID
 from tests import docblocks, pages
 from tests import lti_platform as lms
-from tests.hubrun import hub_variables, require_hub, running_hub, write_hub_config
+from tests.hubrun import copy_kit, hub_variables, require_hub, running_hub, write_hub_config
 from tests.test_jupyterhub import HUB, USER_ENV, Hub, _free_port, _readme, _setup_step
 
 pytestmark = pytest.mark.slow
@@ -125,9 +125,7 @@ def term():
         urllib.request.install_opener(urllib.request.build_opener(
             urllib.request.HTTPSHandler(context=tls)))
         course = work / "course"  # the instructors' course root, a copy of the kit
-        shutil.copytree(ROOT, course, ignore=shutil.ignore_patterns(
-            ".git", ".venv", "runs", "lab", "tests", "submitted", "autograded", "feedback",
-            "gradebook.db", "release", "__pycache__", ".pytest_cache", ".ruff_cache"))
+        copy_kit(course)
         # the course laid out as deploy/README.md says (tests/test_jupyterhub.py's steps)
         exchange = work / "exchange"
         paths = {"CNN1D_ROLES": str(work / "roles"), "CNN1D_EXCHANGE": str(exchange),

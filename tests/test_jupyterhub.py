@@ -57,6 +57,7 @@ from tests import docblocks
 from tests.hubrun import (
     USER_ENV,
     class_users,
+    copy_kit,
     hub_variables,
     require_hub,
     running_hub,
@@ -194,9 +195,7 @@ def hub():
         with class_users(people, others=[BACKUP_USER]):
             # the course root: a copy of the kit, laid out by its own setup.sh
             course = work / "course"
-            shutil.copytree(ROOT, course, ignore=shutil.ignore_patterns(
-                ".git", ".venv", "runs", "lab", "tests", "submitted", "autograded", "feedback",
-                "gradebook.db", "release", "__pycache__", ".pytest_cache", ".ruff_cache"))
+            copy_kit(course)
             paths = {"CNN1D_ROLES": str(work / "roles"),
                      "CNN1D_EXCHANGE": str(work / "exchange"),
                      "CNN1D_USER_ENV": str(USER_ENV), "CNN1D_BACKUPS": str(work / "backups"),

@@ -50,6 +50,7 @@ from tests import docblocks
 from tests.hubrun import (
     USER_ENV,
     class_users,
+    copy_kit,
     hub_variables,
     require_hub,
     running_hub,
@@ -111,9 +112,7 @@ def hub():
 def _hub(work):
     """The hub of the section, in ``work``, with its users made."""
     course = work / "course"
-    shutil.copytree(ROOT, course, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "runs", "lab", "tests", "submitted", "autograded", "feedback",
-        "gradebook.db", "release", "__pycache__", ".pytest_cache", ".ruff_cache"))
+    copy_kit(course)
     port, ngshare_port = _free_port(), _free_port()
     url = f"http://127.0.0.1:{port}"
     # the section's configuration, appended where it says
