@@ -380,7 +380,10 @@ def markdown_section(part):
         f"Throughput with 2 workers: **{whole['speedup']:.2f}x** that of 1 (target >= "
         f"{whole['target_speedup']}: {'met' if met_class else 'NOT met'}); the grades of the "
         f"two runs are {'identical' if whole['identical_grades'] else 'DIFFERENT'}; mean "
-        f"score {whole['class_score']:.1f} points per notebook.",
+        f"score {whole['class_score']:.1f} points per notebook. One worker already uses "
+        "more than one core at times (a student's second sandbox imports numpy and "
+        "matplotlib while the first is graded), so 2 workers gain less than 2x even on 2 "
+        "free cores.",
     ]
     if part.get("load_averages"):
         start, before_class, end = part["load_averages"]
