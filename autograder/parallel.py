@@ -9,6 +9,7 @@ graded); with more, a job is one sandbox's notebooks, handed out longest
 first so that the workers finish together (see _pooled).
 """
 
+import contextlib
 import os
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -116,6 +117,18 @@ def grade_all(submissions, secret=None, workers=1, progress=True, sandbox=None):
     return results
 
 
+_SETTINGS = contextlib.ExitStack()
+
+
+def _worker_setup():
+    """In each worker process: OpenBLAS on one thread. The grader's own arrays are
+    small, and the threads OpenBLAS keeps spinning after each call would take
+    the cores the other workers' sandboxes need."""
+    from .checks.mini_batch import _single_threaded_blas
+
+    _SETTINGS.enter_context(_single_threaded_blas())
+
+
 def _pooled(jobs, workers):
     """(index, result) of every job, graded in ``workers`` processes, each job
     handed out when a worker is free: first each student's first job (stage 5's,
@@ -134,7 +147,7 @@ def _pooled(jobs, workers):
         pending.remove(i)
         return i
 
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=_worker_setup) as pool:
         while pending or running:
             while pending and len(running) < workers:
                 i = take()

@@ -139,3 +139,34 @@ def test_workers_take_the_quick_students_last(monkeypatch):
             ("a", [(3, None)], 0), ("b", [(4, None)], 0), ("c", [(5, None)], 0)]
     done = sorted(parallel._pooled(jobs, 1), key=lambda pair: pair[1][1])
     assert [index for index, _ in done] == [0, 1, 2, 3, 5, 4]
+
+
+def _blas_threads(job):
+    import ctypes
+
+    with open("/proc/self/maps") as maps:
+        paths = sorted({line.split()[-1] for line in maps
+                        if "openblas" in line.lower() and line.split()[-1].startswith("/")})
+    counts = []
+    for path in paths:
+        lib = ctypes.CDLL(path)
+        for name in ("openblas_get_num_threads", "scipy_openblas_get_num_threads64_",
+                     "openblas_get_num_threads64_", "scipy_openblas_get_num_threads"):
+            if hasattr(lib, name):
+                counts.append(getattr(lib, name)())
+                break
+    return [(index, counts) for index, _ in job[1]]
+
+
+def test_each_worker_process_runs_openblas_on_one_thread(monkeypatch):
+    """Two workers: each grader process's OpenBLAS on one thread (its threads,
+    spinning after each call, would take the cores the sandboxes need), whatever
+    OPENBLAS_NUM_THREADS the grader was started with. About 1 s."""
+    import numpy as np  # noqa: F401 - OpenBLAS loaded before the workers fork
+
+    from autograder import parallel
+
+    monkeypatch.setattr(parallel, "_one", _blas_threads)
+    jobs = [("a", [(0, None)], 0), ("b", [(1, None)], 0)]
+    counts = [counts for _, counts in parallel._pooled(jobs, 2)]
+    assert counts and all(c and set(c) == {1} for c in counts), counts
